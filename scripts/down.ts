@@ -1,0 +1,61 @@
+// ./scripts/down.sh: stop everything up.sh started, gracefully, through its pid files. Only
+// processes that still belong to this RUN_DIR are signalled. Safe to run any number of times.
+import { sleep } from 'zx';
+import { loadKitConfig, readEnv } from '../services/node/config.ts';
+import { fail } from './kit/report.ts';
+import { alive, livePid, recordedParts, removePid, runDir } from './kit/run-dir.ts';
+
+let dir: ReturnType<typeof runDir>;
+try {
+  dir = runDir(loadKitConfig(readEnv()).runDir);
+} catch (error) {
+  fail('down.sh', (error as Error).message);
+}
+
+async function waitExit(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (alive(pid)) {
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+async function stop(
+  part: string,
+  signal: NodeJS.Signals,
+  graceMs: number,
+): Promise<string | undefined> {
+  const pid = livePid(dir, part);
+  if (pid === undefined) {
+    removePid(dir, part);
+    return undefined;
+  }
+  process.kill(pid, signal);
+  if (!(await waitExit(pid, graceMs))) {
+    // The part's whole process group (nginx's workers, say) goes with it.
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      process.kill(pid, 'SIGKILL');
+    }
+    await waitExit(pid, 5000);
+  }
+  removePid(dir, part);
+  return part;
+}
+
+const stopped: string[] = [];
+// The supervisor stops its children in order (nginx, nodes, Redis) and does not restart them.
+const supervisor = await stop('supervisor', 'SIGTERM', 40_000);
+if (supervisor) stopped.push(supervisor);
+// Whatever is left: a supervisor killed with SIGKILL leaves its children behind.
+const signals: Record<string, NodeJS.Signals> = { nginx: 'SIGQUIT' };
+const leftovers = recordedParts(dir).sort((a, b) => Number(b === 'nginx') - Number(a === 'nginx'));
+for (const part of leftovers) {
+  const name = await stop(part, signals[part] ?? 'SIGTERM', part === 'redis' ? 15_000 : 12_000);
+  if (name) stopped.push(name);
+}
+process.stdout.write(
+  stopped.length > 0 ? `stopped: ${stopped.join(', ')}\n` : 'nothing was running\n',
+);

@@ -1,0 +1,97 @@
+// Everything checked before anything starts. Each failure is a ConfigError naming the variable
+// and value, so up.sh refuses with one clear line and leaves nothing running.
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import { ConfigError, type KitConfig, ROOT } from '../../services/node/config.ts';
+import { redisAnswers } from './probes.ts';
+import { livePid, type RunDir } from './run-dir.ts';
+
+const run = promisify(execFile);
+
+export class AlreadyRunningError extends Error {
+  readonly code = 'KIT_ERR_RUNNING';
+}
+
+export function ensureNotRunning(dir: RunDir): void {
+  const pid = livePid(dir, 'supervisor');
+  if (pid !== undefined) {
+    throw new AlreadyRunningError(
+      `the kit is already running from RUN_DIR=${dir.root} (supervisor pid ${pid}); stop it with ./scripts/down.sh`,
+    );
+  }
+}
+
+function portFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+async function holder(port: number): Promise<string> {
+  try {
+    const { stdout } = await run('ss', ['-Htlnp', `sport = :${port}`], { timeout: 3000 });
+    const match = /users:\(\("([^"]+)",pid=(\d+)/.exec(stdout);
+    return match ? ` by ${match[1]} (pid ${match[2]})` : '';
+  } catch {
+    return '';
+  }
+}
+
+export async function checkPorts(config: KitConfig): Promise<void> {
+  const wanted: Array<[variable: string, shown: string, port: number, host: string]> = [
+    ['PORT', String(config.port), config.port, '0.0.0.0'],
+    ...config.nodePorts.map(
+      (p) =>
+        ['NODE_PORTS', config.nodePorts.join(','), p, '127.0.0.1'] as [
+          string,
+          string,
+          number,
+          string,
+        ],
+    ),
+  ];
+  if (config.redisUrl === undefined) {
+    wanted.push(['REDIS_PORT', String(config.redisPort), config.redisPort, '127.0.0.1']);
+  }
+  for (const [variable, shown, port, host] of wanted) {
+    if (!(await portFree(port, host))) {
+      throw new ConfigError(variable, shown, `port ${port} is already in use${await holder(port)}`);
+    }
+  }
+}
+
+export async function checkRedisUrl(config: KitConfig): Promise<void> {
+  if (config.redisUrl === undefined) return;
+  if (!(await redisAnswers(config.redisUrl, 3000))) {
+    const shown = config.redisUrl.replace(/\/\/([^@]*)@/, '//***@');
+    throw new ConfigError(
+      'REDIS_URL',
+      shown,
+      'Redis does not answer PING there (unreachable, or wrong password)',
+    );
+  }
+}
+
+/** Loads APP_MODULE in a throw-away process, as a node will, and checks its default export. */
+export async function checkAppModule(config: KitConfig): Promise<void> {
+  const probe = [
+    `const m = await import(${JSON.stringify(`file://${config.appModule}`)});`,
+    "if (typeof m.default !== 'function') { console.error('its default export is ' + typeof m.default + ', not a function'); process.exit(2); }",
+  ].join('\n');
+  try {
+    await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], {
+      cwd: ROOT,
+      timeout: 20_000,
+    });
+  } catch (error) {
+    const stderr = ((error as { stderr?: string }).stderr ?? '').trim().split('\n');
+    const reason =
+      stderr.find((l) => /Error|error|not a function/.test(l)) ??
+      stderr.at(-1) ??
+      (error as Error).message;
+    throw new ConfigError('APP_MODULE', config.appModule, `does not load: ${reason.trim()}`);
+  }
+}

@@ -1,0 +1,50 @@
+// One-shot checks of a part from outside: does it answer, and what does it say.
+import { createClient } from 'redis';
+
+async function withRedis<T>(
+  url: string,
+  timeoutMs: number,
+  use: (c: ReturnType<typeof createClient>) => Promise<T>,
+) {
+  const client = createClient({
+    url,
+    socket: { connectTimeout: timeoutMs, reconnectStrategy: false },
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return await use(client);
+  } catch {
+    return undefined;
+  } finally {
+    if (client.isOpen) await client.disconnect().catch(() => {});
+  }
+}
+
+/** PING over a fresh connection. */
+export async function redisAnswers(url: string, timeoutMs = 2000): Promise<boolean> {
+  return (await withRedis(url, timeoutMs, (c) => c.ping())) === 'PONG';
+}
+
+/** Redis INFO as a map, or undefined when Redis does not answer. */
+export async function redisInfo(url: string): Promise<Record<string, string> | undefined> {
+  const info = await withRedis(url, 2000, (c) => c.info());
+  if (info === undefined) return undefined;
+  return Object.fromEntries(
+    info
+      .split('\r\n')
+      .filter((l) => l.includes(':'))
+      .map((l) => l.split(':', 2) as [string, string]),
+  );
+}
+
+/** GET url answered with a 2xx within a second. */
+export async function httpOk(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await response.arrayBuffer();
+    return response.ok;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,103 @@
+// Renders nginx/nginx.conf.template. Only ${UPPER_CASE} names the renderer is given are filled
+// in; nginx's own $variables (and ${lower_case} ones) are left alone, and an unknown
+// ${UPPER_CASE} placeholder is an error rather than an empty string in a live config.
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type KitConfig, ROOT } from '../../services/node/config.ts';
+import { type RunDir, writeAtomic } from './run-dir.ts';
+
+const run = promisify(execFile);
+
+export const TEMPLATE = join(ROOT, 'nginx', 'nginx.conf.template');
+export const NGINX_BIN = '/usr/sbin/nginx';
+/** Descriptors kept back from worker_connections for logs, listeners and the like. */
+const RESERVED_FDS = 200;
+
+export class TemplateError extends Error {
+  readonly code = 'KIT_ERR_TEMPLATE';
+}
+
+export function renderTemplate(template: string, vars: Readonly<Record<string, string>>): string {
+  const unknown: string[] = [];
+  const out = template.replace(
+    /\$\{([A-Z][A-Z0-9_]*)\}/g,
+    (match, name: string, offset: number) => {
+      const value = vars[name];
+      if (value === undefined) {
+        const line = template.slice(0, offset).split('\n').length;
+        unknown.push(`${match} (line ${line})`);
+        return match;
+      }
+      return value;
+    },
+  );
+  if (unknown.length > 0) {
+    throw new TemplateError(`unknown placeholder ${unknown.join(', ')} in the nginx template`);
+  }
+  return out;
+}
+
+/** The open-files limit this process (and so nginx, started by it) runs under. */
+export async function openFilesLimit(): Promise<number> {
+  const { stdout } = await run('sh', ['-c', 'ulimit -Hn']);
+  const hard = stdout.trim();
+  return hard === 'unlimited' ? 65536 : Math.min(Number(hard), 65536);
+}
+
+export async function nginxVariables(
+  config: KitConfig,
+  dir: RunDir,
+): Promise<Record<string, string>> {
+  const rlimit = await openFilesLimit();
+  return {
+    PORT: String(config.port),
+    NGINX_WORKERS: String(config.nginxWorkers),
+    WORKER_RLIMIT_NOFILE: String(rlimit),
+    WORKER_CONNECTIONS: String(rlimit - RESERVED_FDS),
+    NGINX_DIR: dir.nginx,
+    LOG_DIR: dir.logs,
+    UPSTREAM_SERVERS: config.nodePorts
+      .map((port) => `        server 127.0.0.1:${port} max_fails=1 fail_timeout=3s;`)
+      .join('\n'),
+  };
+}
+
+export function nginxArgs(dir: RunDir, conf = join(dir.nginx, 'nginx.conf')): string[] {
+  // -e: nginx writes to its compiled-in error log before it reads the config; point it here.
+  return ['-p', `${dir.nginx}/`, '-c', conf, '-e', join(dir.logs, 'nginx-error.log')];
+}
+
+/** `nginx -t` on a rendered file; throws with nginx's own explanation when it fails. */
+export async function testNginxConfig(dir: RunDir, conf: string): Promise<void> {
+  try {
+    await run(NGINX_BIN, ['-t', '-q', ...nginxArgs(dir, conf)], { timeout: 15_000 });
+  } catch (error) {
+    const stderr = ((error as { stderr?: string }).stderr ?? '').trim();
+    throw new TemplateError(
+      `nginx -t rejected the rendered configuration: ${stderr || (error as Error).message}`,
+    );
+  }
+}
+
+/**
+ * Renders the template to a candidate file, checks it with `nginx -t`, and only then moves it
+ * into place: a broken template never replaces a working configuration.
+ */
+export async function renderNginx(
+  config: KitConfig,
+  dir: RunDir,
+  template = TEMPLATE,
+): Promise<string> {
+  const rendered = renderTemplate(
+    readFileSync(template, 'utf8'),
+    await nginxVariables(config, dir),
+  );
+  const candidate = join(dir.nginx, 'nginx.conf.candidate');
+  writeFileSync(candidate, rendered);
+  await testNginxConfig(dir, candidate);
+  const target = join(dir.nginx, 'nginx.conf');
+  writeAtomic(target, rendered);
+  return target;
+}

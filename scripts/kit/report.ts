@@ -1,0 +1,40 @@
+// How the scripts talk to a person: one-line failures on stderr, a progress line on slow work,
+// aligned summaries.
+import { relative } from 'node:path';
+import { ROOT } from '../../services/node/config.ts';
+
+export function fail(script: string, message: string): never {
+  process.stderr.write(`${script}: ${message}\n`);
+  process.exit(1);
+}
+
+/** A progress line: rewritten in place on a terminal, one line per change otherwise. */
+export function progressLine(): (line: string) => void {
+  if (!process.stderr.isTTY) return (line) => process.stderr.write(`  … ${line}\n`);
+  return (line) => process.stderr.write(`\r\x1b[K  … ${line}`);
+}
+
+export function clearProgress(): void {
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+}
+
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function shortPath(path: string): string {
+  const rel = relative(ROOT, path);
+  return rel.startsWith('..') ? path : rel;
+}
+
+export function timestamped(line: string): string {
+  return `${new Date().toISOString()} ${line}`;
+}

@@ -1,0 +1,274 @@
+// Starts the kit's processes in order (Redis, the nodes, nginx), restarts any that dies, and
+// stops them all in reverse order. Each child runs in its own process group with its own log
+// file and /dev/null as stdin, so it never depends on the terminal that started the kit.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { sleep } from 'zx';
+import { type KitConfig, ROOT } from '../../services/node/config.ts';
+import { httpOk, redisAnswers } from './probes.ts';
+import { ownRedisUrl, REDIS_BIN, writeRedisConf } from './redis-server.ts';
+import { NGINX_BIN, nginxArgs, renderNginx } from './render-nginx.ts';
+import { prepareRunDir, type RunDir, removePid, secret, writePid, writeState } from './run-dir.ts';
+
+export interface PartSpec {
+  readonly name: string;
+  readonly kind: 'redis' | 'node' | 'nginx';
+  readonly address: string;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+  readonly log: string;
+  readonly stopSignal: NodeJS.Signals;
+  /** How long a stop may take before SIGKILL. */
+  readonly stopGraceMs: number;
+  ready(): Promise<boolean>;
+}
+
+interface Running {
+  readonly spec: PartSpec;
+  child: ChildProcess;
+  startedAt: number;
+  restarts: number;
+  nextDelayMs: number;
+  restartTimer?: NodeJS.Timeout;
+}
+
+export type Say = (line: string) => void;
+
+const FIRST_RESTART_DELAY_MS = 100;
+const MAX_RESTART_DELAY_MS = 10_000;
+/** A part that ran this long before dying is restarted at once again; a faster death backs off. */
+const STABLE_AFTER_MS = 30_000;
+
+export class Supervisor {
+  private readonly parts = new Map<string, Running>();
+  private stopping = false;
+
+  constructor(
+    private readonly dir: RunDir,
+    private readonly say: Say,
+  ) {}
+
+  get partNames(): string[] {
+    return [...this.parts.keys()];
+  }
+
+  pid(name: string): number | undefined {
+    return this.parts.get(name)?.child.pid;
+  }
+
+  start(spec: PartSpec): void {
+    const existing = this.parts.get(spec.name);
+    const running: Running = existing ?? {
+      spec,
+      child: undefined as unknown as ChildProcess,
+      startedAt: 0,
+      restarts: 0,
+      nextDelayMs: FIRST_RESTART_DELAY_MS,
+    };
+    const out = openSync(spec.log, 'a');
+    const child = spawn(spec.command, spec.args, {
+      cwd: ROOT,
+      env: spec.env ?? process.env,
+      detached: true,
+      stdio: ['ignore', out, out],
+    });
+    closeSync(out);
+    running.child = child;
+    running.startedAt = Date.now();
+    this.parts.set(spec.name, running);
+    if (child.pid !== undefined) writePid(this.dir, spec.name, child.pid);
+    child.once('error', (error) => this.say(`${spec.name}: could not start: ${error.message}`));
+    child.once('exit', (code, signal) => this.onExit(running, child, code, signal));
+  }
+
+  private onExit(
+    running: Running,
+    child: ChildProcess,
+    code: number | null,
+    signal: string | null,
+  ): void {
+    if (running.child !== child) return;
+    removePid(this.dir, running.spec.name);
+    if (this.stopping) return;
+    const uptime = Date.now() - running.startedAt;
+    running.nextDelayMs = uptime > STABLE_AFTER_MS ? FIRST_RESTART_DELAY_MS : running.nextDelayMs;
+    const delay = running.nextDelayMs;
+    running.nextDelayMs = Math.min(delay * 2, MAX_RESTART_DELAY_MS);
+    running.restarts += 1;
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    this.say(
+      `${running.spec.name} exited (${how}) after ${(uptime / 1000).toFixed(1)}s; ` +
+        `restarting in ${(delay / 1000).toFixed(1)}s (restart #${running.restarts})`,
+    );
+    running.restartTimer = setTimeout(() => {
+      if (!this.stopping) this.start(running.spec);
+    }, delay);
+  }
+
+  /** Polls every part until ready; throws naming the parts that were not ready in time. */
+  async waitReady(names: readonly string[], timeoutMs: number, progress?: Say): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const pending = new Set(names);
+    let shown = '';
+    while (pending.size > 0) {
+      await Promise.all(
+        [...pending].map(async (name) => {
+          if (await this.parts.get(name)?.spec.ready()) pending.delete(name);
+        }),
+      );
+      const line = `waiting for ${[...pending].join(', ') || 'nothing'} (${names.length - pending.size}/${names.length} ready)`;
+      if (pending.size > 0 && line !== shown) {
+        progress?.(line);
+        shown = line;
+      }
+      if (pending.size === 0) return;
+      if (Date.now() > deadline) {
+        const logs = [...pending]
+          .map((n) => relative(ROOT, this.parts.get(n)?.spec.log ?? ''))
+          .join(', ');
+        throw new Error(
+          `not ready after ${timeoutMs / 1000}s: ${[...pending].join(', ')} (see ${logs})`,
+        );
+      }
+      await sleep(100);
+    }
+  }
+
+  /** Stops one part and waits for it to exit; SIGKILL after its grace period. */
+  private async stopPart(running: Running): Promise<void> {
+    clearTimeout(running.restartTimer);
+    const { child, spec } = running;
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(spec.stopSignal);
+    const inTime = await Promise.race([
+      exited.then(() => true),
+      sleep(spec.stopGraceMs).then(() => false),
+    ]);
+    if (!inTime) {
+      this.say(`${spec.name} did not stop within ${spec.stopGraceMs / 1000}s; killing it`);
+      // The whole process group: nginx's workers too.
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
+      await exited;
+    }
+    removePid(this.dir, spec.name);
+  }
+
+  /** nginx first (no new clients), then the nodes together, then Redis. */
+  async stopAll(): Promise<void> {
+    this.stopping = true;
+    const order: Array<PartSpec['kind']> = ['nginx', 'node', 'redis'];
+    for (const kind of order) {
+      await Promise.all(
+        [...this.parts.values()].filter((r) => r.spec.kind === kind).map((r) => this.stopPart(r)),
+      );
+    }
+  }
+}
+
+export interface KitParts {
+  readonly redis?: PartSpec;
+  readonly nodes: readonly PartSpec[];
+  readonly nginx: PartSpec;
+  readonly redisUrl: string;
+  readonly emitToken: string;
+}
+
+/** The processes this configuration runs, with their commands, logs and readiness checks. */
+export function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv): KitParts {
+  const log = (name: string) => join(dir.logs, `${name}.log`);
+  const redisUrl = config.redisUrl ?? ownRedisUrl(config, dir);
+  const emitToken = config.emitToken ?? secret(join(dir.root, 'emit-token'));
+
+  const redis: PartSpec | undefined =
+    config.redisUrl === undefined
+      ? {
+          name: 'redis',
+          kind: 'redis',
+          address: `127.0.0.1:${config.redisPort}`,
+          command: REDIS_BIN,
+          args: [join(dir.redis, 'redis.conf')],
+          log: log('redis'),
+          // SIGTERM: redis-server writes its data and exits.
+          stopSignal: 'SIGTERM',
+          stopGraceMs: 15_000,
+          ready: () => redisAnswers(redisUrl, 1000),
+        }
+      : undefined;
+
+  const nodes = config.nodePorts.map((port): PartSpec => {
+    const name = `node-${port}`;
+    return {
+      name,
+      kind: 'node',
+      address: `127.0.0.1:${port}`,
+      command: process.execPath,
+      args: ['--import', 'tsx', join(ROOT, 'services/node/main.ts')],
+      env: {
+        ...env,
+        APP_MODULE: config.appModule,
+        LOG_LEVEL: config.logLevel,
+        KIT_NODE_ID: name,
+        KIT_NODE_PORT: String(port),
+        KIT_REDIS_URL: redisUrl,
+        KIT_EMIT_TOKEN: emitToken,
+      },
+      log: log(name),
+      stopSignal: 'SIGTERM',
+      stopGraceMs: 12_000,
+      ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
+    };
+  });
+
+  const nginx: PartSpec = {
+    name: 'nginx',
+    kind: 'nginx',
+    address: `0.0.0.0:${config.port}`,
+    command: NGINX_BIN,
+    args: [...nginxArgs(dir), '-g', 'daemon off;'],
+    log: log('nginx-error'),
+    // SIGQUIT: graceful; open WebSockets get a few seconds before SIGKILL ends the group.
+    stopSignal: 'SIGQUIT',
+    stopGraceMs: 3_000,
+    ready: () => httpOk(`http://127.0.0.1:${config.port}/healthz`),
+  };
+  return { redis, nodes, nginx, redisUrl, emitToken };
+}
+
+/** Brings everything up in order; on any failure stops what it started and throws. */
+export async function startKit(
+  config: KitConfig,
+  dir: RunDir,
+  env: NodeJS.ProcessEnv,
+  supervisor: Supervisor,
+  progress: Say,
+): Promise<KitParts> {
+  prepareRunDir(dir);
+  writeState(dir, { status: 'starting', supervisorPid: process.pid });
+  const parts = kitParts(config, dir, env);
+  try {
+    await renderNginx(config, dir);
+    if (parts.redis) {
+      writeRedisConf(config, dir);
+      supervisor.start(parts.redis);
+      await supervisor.waitReady([parts.redis.name], 15_000, progress);
+    }
+    for (const node of parts.nodes) supervisor.start(node);
+    await supervisor.waitReady(
+      parts.nodes.map((n) => n.name),
+      45_000,
+      progress,
+    );
+    supervisor.start(parts.nginx);
+    await supervisor.waitReady([parts.nginx.name], 15_000, progress);
+  } catch (error) {
+    await supervisor.stopAll();
+    throw error;
+  }
+  writeState(dir, { status: 'ready', supervisorPid: process.pid });
+  return parts;
+}

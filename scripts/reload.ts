@@ -1,0 +1,34 @@
+// ./scripts/reload.sh: re-render nginx's configuration, check it with `nginx -t`, and reload
+// nginx gracefully (new workers take new connections, old ones keep theirs). A broken template
+// is reported and the running configuration keeps serving.
+import { join } from 'node:path';
+import { $ } from 'zx';
+import { loadKitConfig, readEnv } from '../services/node/config.ts';
+import { NGINX_BIN, nginxArgs, renderNginx } from './kit/render-nginx.ts';
+import { fail } from './kit/report.ts';
+import { livePid, runDir } from './kit/run-dir.ts';
+
+let config: ReturnType<typeof loadKitConfig>;
+try {
+  config = loadKitConfig(readEnv());
+} catch (error) {
+  fail('reload.sh', (error as Error).message);
+}
+const dir = runDir(config.runDir);
+const pid = livePid(dir, 'nginx');
+if (pid === undefined)
+  fail(
+    'reload.sh',
+    `nginx of RUN_DIR=${dir.root} is not running; start the kit with ./scripts/up.sh`,
+  );
+
+try {
+  await renderNginx(config, dir);
+} catch (error) {
+  fail('reload.sh', `${(error as Error).message}; nginx keeps the configuration it runs`);
+}
+const reload = await $({ nothrow: true, timeout: '15s' })`${NGINX_BIN} ${nginxArgs(dir)} -s reload`;
+if (reload.exitCode !== 0) fail('reload.sh', `nginx -s reload failed: ${reload.stderr.trim()}`);
+process.stdout.write(
+  `nginx reloaded (master pid ${pid}) with ${join(config.runDir, 'nginx', 'nginx.conf')}\n`,
+);

@@ -1,0 +1,105 @@
+// ./scripts/status.sh: one line per part (Redis, each node, nginx): up or down, pid, port,
+// connections. Exit 0 only if all are up.
+import { loadKitConfig, readEnv } from '../services/node/config.ts';
+import { redisInfo } from './kit/probes.ts';
+import { fail, table } from './kit/report.ts';
+import { livePid, runDir } from './kit/run-dir.ts';
+import { kitParts } from './kit/supervisor.ts';
+
+let config: ReturnType<typeof loadKitConfig>;
+try {
+  config = loadKitConfig(readEnv());
+} catch (error) {
+  fail('status.sh', (error as Error).message);
+}
+const dir = runDir(config.runDir);
+const parts = kitParts(config, dir, {});
+
+async function json(url: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return response.ok ? ((await response.json()) as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function text(url: string): Promise<string | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return response.ok ? await response.text() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+type Row = [
+  part: string,
+  state: string,
+  pid: string,
+  port: string,
+  connections: string,
+  detail: string,
+];
+const rows: Row[] = [];
+
+{
+  const info = await redisInfo(parts.redisUrl);
+  const pid = parts.redis ? livePid(dir, 'redis') : undefined;
+  const where = parts.redis ? String(config.redisPort) : 'REDIS_URL';
+  rows.push([
+    'redis',
+    info ? 'up' : 'down',
+    pid ? String(pid) : '-',
+    where,
+    info?.connected_clients ?? '-',
+    info
+      ? `${info.used_memory_human ?? '?'} used, aof ${info.aof_enabled === '1' ? 'on' : 'off'}`
+      : '',
+  ]);
+}
+
+await Promise.all(
+  parts.nodes.map(async (node, i) => {
+    const port = config.nodePorts[i] as number;
+    const [health, ready] = await Promise.all([
+      json(`http://127.0.0.1:${port}/healthz`),
+      json(`http://127.0.0.1:${port}/readyz`),
+    ]);
+    const up = health !== undefined;
+    rows[i + 1] = [
+      node.name,
+      up ? (ready ? 'up' : 'up, not ready') : 'down',
+      String(health?.pid ?? livePid(dir, node.name) ?? '-'),
+      String(port),
+      up ? String(health.connections) : '-',
+      '',
+    ];
+  }),
+);
+
+{
+  const stub = await text(`http://127.0.0.1:${config.port}/nginx_status`);
+  const active = stub ? /Active connections:\s*(\d+)/.exec(stub)?.[1] : undefined;
+  const pid = livePid(dir, 'nginx');
+  rows.push([
+    'nginx',
+    stub ? 'up' : 'down',
+    pid ? String(pid) : '-',
+    String(config.port),
+    active ?? '-',
+    stub ? (stub.split('\n')[2]?.trim().replace(/\s+/g, ' ') ?? '') : '',
+  ]);
+}
+
+process.stdout.write(`${table([['part', 'state', 'pid', 'port', 'connections', ''], ...rows])}\n`);
+const allUp = rows.every((r) => r[1] === 'up');
+if (!allUp) {
+  process.stderr.write(
+    `status.sh: not all parts are up: ${rows
+      .filter((r) => r[1] !== 'up')
+      .map((r) => r[0])
+      .join(', ')}\n`,
+  );
+  process.exit(1);
+}

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Door into scripts/up.ts; kit/door.sh installs npm dependencies first when they are missing.
+exec "$(dirname "$0")/kit/door.sh" up "$@"

@@ -1,0 +1,172 @@
+// ./scripts/up.sh [--detach|-d]: check everything, start Redis, the nodes and nginx, print a
+// summary, and supervise. With --detach the supervisor runs in the background (its own session
+// and log file) and this command returns once the kit is ready.
+import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sleep } from 'zx';
+import { type KitConfig, loadKitConfig, readEnv } from '../services/node/config.ts';
+import {
+  checkAppModule,
+  checkPorts,
+  checkRedisUrl,
+  ensureNotRunning,
+} from './kit/preconditions.ts';
+import { ensureSystemPackages, NGINX, REDIS } from './kit/preflight.ts';
+import { renderNginx } from './kit/render-nginx.ts';
+import { clearProgress, fail, progressLine, shortPath, table, timestamped } from './kit/report.ts';
+import {
+  alive,
+  livePid,
+  prepareRunDir,
+  type RunDir,
+  readState,
+  removePid,
+  runDir,
+  writePid,
+  writeState,
+} from './kit/run-dir.ts';
+import { kitParts, Supervisor, startKit } from './kit/supervisor.ts';
+
+const args = process.argv.slice(2);
+const detach = args.includes('--detach') || args.includes('-d');
+/** Internal: this process is the background supervisor started by `up.sh --detach`. */
+const supervise = args.includes('--supervise');
+const unknown = args.filter((a) => !['--detach', '-d', '--supervise'].includes(a));
+if (unknown.length > 0)
+  fail('up.sh', `unknown argument ${unknown[0]} (usage: ./scripts/up.sh [--detach])`);
+
+const env = readEnv();
+let config: KitConfig;
+try {
+  config = loadKitConfig(env);
+} catch (error) {
+  fail('up.sh', (error as Error).message);
+}
+const dir = runDir(config.runDir);
+const began = Date.now();
+
+function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
+  const parts = kitParts(config, dir, env);
+  const rows: string[][] = [['part', 'pid', 'address', 'log']];
+  for (const part of [parts.redis, ...parts.nodes, parts.nginx]) {
+    if (part === undefined) continue;
+    rows.push([
+      part.name,
+      String(livePid(dir, part.name) ?? '-'),
+      part.address,
+      shortPath(part.log),
+    ]);
+  }
+  if (parts.redis === undefined) rows.splice(1, 0, ['redis', '-', 'REDIS_URL (external)', '-']);
+  const supervisorLog = detached ? shortPath(join(dir.logs, 'supervisor.log')) : '(this terminal)';
+  rows.push(['supervisor', String(livePid(dir, 'supervisor') ?? '-'), '', supervisorLog]);
+  const seconds = ((Date.now() - began) / 1000).toFixed(1);
+  return [
+    `Socket.IO kit ready in ${seconds}s: http://localhost:${config.port}/`,
+    '',
+    table(rows)
+      .split('\n')
+      .map((l) => `  ${l}`)
+      .join('\n'),
+    '',
+    `  emit token  ${config.emitToken ? '(EMIT_TOKEN)' : shortPath(join(dir.root, 'emit-token'))}`,
+    `  status      ./scripts/status.sh     stop  ./scripts/down.sh${detached ? '' : '  (or Ctrl-C)'}`,
+    '',
+  ].join('\n');
+}
+
+async function checkBeforeStart(): Promise<void> {
+  await ensureSystemPackages(config.redisUrl === undefined ? [NGINX, REDIS] : [NGINX]);
+  ensureNotRunning(dir);
+  prepareRunDir(dir);
+  const progress = progressLine();
+  progress('checking ports, Redis, APP_MODULE and the nginx configuration');
+  await checkPorts(config);
+  await checkRedisUrl(config);
+  await checkAppModule(config);
+  await renderNginx(config, dir);
+  clearProgress();
+}
+
+/** Runs the kit in this process until SIGINT, SIGTERM or SIGHUP. */
+async function superviseHere(detached: boolean): Promise<void> {
+  const say = (line: string) => process.stdout.write(`${timestamped(line)}\n`);
+  writePid(dir, 'supervisor', process.pid);
+  const supervisor = new Supervisor(dir, say);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`${signal}: stopping nginx, the nodes and Redis`);
+    writeState(dir, { status: 'stopping', supervisorPid: process.pid });
+    await supervisor.stopAll();
+    writeState(dir, { status: 'stopped', supervisorPid: process.pid });
+    removePid(dir, 'supervisor');
+    say('stopped');
+    process.exit(0);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.on(signal, () => void stop(signal));
+
+  try {
+    await startKit(config, dir, env, supervisor, detached ? say : progressLine());
+  } catch (error) {
+    if (!detached) clearProgress();
+    writeState(dir, {
+      status: 'failed',
+      supervisorPid: process.pid,
+      error: (error as Error).message,
+    });
+    removePid(dir, 'supervisor');
+    fail('up.sh', (error as Error).message);
+  }
+  if (detached) {
+    say('ready');
+  } else {
+    clearProgress();
+    process.stdout.write(summary(config, dir, false));
+  }
+}
+
+/** Starts the supervisor in its own session and waits until it reports ready or failed. */
+async function startDetached(): Promise<void> {
+  const log = openSync(join(dir.logs, 'supervisor.log'), 'a');
+  const self = fileURLToPath(import.meta.url);
+  const child = spawn(process.execPath, ['--import', 'tsx', self, '--supervise'], {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: process.env,
+  });
+  child.unref();
+  const pid = child.pid ?? fail('up.sh', 'could not start the supervisor');
+  const progress = progressLine();
+  progress('starting Redis, the nodes and nginx');
+  for (;;) {
+    const state = readState(dir);
+    if (state?.supervisorPid === pid && state.status === 'ready') break;
+    if (state?.supervisorPid === pid && state.status === 'failed') {
+      clearProgress();
+      fail('up.sh', state.error ?? 'failed to start');
+    }
+    if (!alive(pid)) {
+      clearProgress();
+      fail(
+        'up.sh',
+        `the supervisor exited early; see ${shortPath(join(dir.logs, 'supervisor.log'))}`,
+      );
+    }
+    await sleep(100);
+  }
+  clearProgress();
+  process.stdout.write(summary(config, dir, true));
+}
+
+try {
+  if (!supervise) await checkBeforeStart();
+} catch (error) {
+  fail('up.sh', (error as Error).message);
+}
+if (detach && !supervise) await startDetached();
+else await superviseHere(supervise);

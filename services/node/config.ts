@@ -1,0 +1,242 @@
+// The one place that reads the environment. Every other module receives a frozen config
+// object. A bad value stops the start with a ConfigError that names the variable and value.
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseEnv } from 'node:util';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export class ConfigError extends Error {
+  readonly code = 'KIT_ERR_CONFIG';
+  constructor(
+    readonly variable: string,
+    readonly value: string | undefined,
+    reason: string,
+  ) {
+    super(`${variable}=${JSON.stringify(value ?? '')}: ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface Option {
+  /** The default, as the README shows it; `undefined` means unset. */
+  default: string | undefined;
+  doc: string;
+}
+
+/** Every variable an operator may set. The README's configuration table is checked against it. */
+export const OPTIONS = {
+  PORT: { default: '3000', doc: 'the one public port: nginx listens here' },
+  NODE_PORTS: {
+    default: '6001,6002,6003,6004',
+    doc: 'one node per port, each bound to 127.0.0.1',
+  },
+  REDIS_URL: {
+    default: undefined,
+    doc: 'an existing Redis; unset means `up.sh` starts its own redis-server on loopback, with a password, keeping its data under `RUN_DIR`',
+  },
+  REDIS_PORT: {
+    default: '6380',
+    doc: "loopback port of the kit's own redis-server (only used when `REDIS_URL` is unset)",
+  },
+  RUN_DIR: {
+    default: '.run',
+    doc: 'rendered configs, pid files, logs, Redis data; git-ignored',
+  },
+  APP_MODULE: {
+    default: 'services/chat/index.ts',
+    doc: 'path of the application module every node loads (the bundled chat by default)',
+  },
+  EMIT_TOKEN: {
+    default: undefined,
+    doc: 'bearer token for `POST /api/emit`; generated into `RUN_DIR/emit-token` when unset',
+  },
+  ALLOWED_ORIGINS: {
+    default: undefined,
+    doc: 'comma-separated browser origins allowed to connect (checked on WebSocket upgrades too); unset allows same-host origins only',
+  },
+  NGINX_WORKERS: {
+    default: 'auto',
+    doc: 'nginx `worker_processes`: `auto` (one per core) or a number',
+  },
+  LOG_LEVEL: {
+    default: 'info',
+    doc: 'pino log level of the nodes: fatal, error, warn, info, debug, trace',
+  },
+} as const satisfies Record<string, Option>;
+
+export type OptionName = keyof typeof OPTIONS;
+type Env = Record<string, string | undefined>;
+
+export interface KitConfig {
+  readonly port: number;
+  readonly nodePorts: readonly number[];
+  readonly redisUrl: string | undefined;
+  readonly redisPort: number;
+  readonly runDir: string;
+  readonly appModule: string;
+  readonly emitToken: string | undefined;
+  readonly allowedOrigins: readonly string[] | undefined;
+  readonly nginxWorkers: 'auto' | number;
+  readonly logLevel: string;
+}
+
+/** What one node process needs; the supervisor hands it over in the environment. */
+export interface NodeConfig {
+  readonly nodeId: string;
+  readonly port: number;
+  readonly redisUrl: string;
+  readonly appModule: string;
+  readonly emitToken: string;
+  readonly allowedOrigins: readonly string[] | undefined;
+  readonly logLevel: string;
+}
+
+/** The process environment over the `.env` file at the root (the environment wins). */
+export function readEnv(env: Env = process.env, root = ROOT): Env {
+  const file = resolve(root, '.env');
+  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
+  return { ...fromFile, ...env };
+}
+
+function value(env: Env, name: OptionName): string | undefined {
+  const raw = env[name]?.trim();
+  return raw === undefined || raw === '' ? OPTIONS[name].default : raw;
+}
+
+function parsePort(name: string, raw: string, shown = raw): number {
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, shown, `"${raw}" is not a port number`);
+  const port = Number(raw);
+  if (port < 1 || port > 65535) {
+    throw new ConfigError(name, shown, `port ${port} is out of range (1-65535)`);
+  }
+  return port;
+}
+
+function parseRedisUrl(name: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, raw, 'not a URL (expected redis://[:password@]host:port)');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(name, raw, 'the scheme must be redis:// or rediss://');
+  }
+  return raw;
+}
+
+function parseOrigins(raw: string | undefined): readonly string[] | undefined {
+  if (raw === undefined) return undefined;
+  const origins = raw.split(',').map((o) => o.trim().replace(/\/$/, ''));
+  for (const origin of origins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(
+        'ALLOWED_ORIGINS',
+        raw,
+        `"${origin}" is not an origin like https://chat.example.com`,
+      );
+    }
+  }
+  return Object.freeze(origins);
+}
+
+function parseLogLevel(raw: string): string {
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+  if (!levels.includes(raw))
+    throw new ConfigError('LOG_LEVEL', raw, `expected one of ${levels.join(', ')}`);
+  return raw;
+}
+
+export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
+  const port = parsePort('PORT', value(env, 'PORT') as string);
+
+  const rawPorts = value(env, 'NODE_PORTS') as string;
+  const parts = rawPorts.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === ''))
+    throw new ConfigError('NODE_PORTS', rawPorts, 'empty entry in the list');
+  const nodePorts = parts.map((p) => parsePort('NODE_PORTS', p, rawPorts));
+  const seen = new Set<number>();
+  for (const p of nodePorts) {
+    if (seen.has(p)) throw new ConfigError('NODE_PORTS', rawPorts, `port ${p} is listed twice`);
+    seen.add(p);
+  }
+  if (seen.has(port)) throw new ConfigError('NODE_PORTS', rawPorts, `port ${port} is also PORT`);
+
+  const rawRedisUrl = value(env, 'REDIS_URL');
+  const redisUrl = rawRedisUrl === undefined ? undefined : parseRedisUrl('REDIS_URL', rawRedisUrl);
+  const redisPort = parsePort('REDIS_PORT', value(env, 'REDIS_PORT') as string);
+  if (redisUrl === undefined && (redisPort === port || seen.has(redisPort))) {
+    throw new ConfigError('REDIS_PORT', String(redisPort), 'collides with PORT or NODE_PORTS');
+  }
+
+  const runDir = resolve(root, value(env, 'RUN_DIR') as string);
+  const rawApp = value(env, 'APP_MODULE') as string;
+  const appModule = isAbsolute(rawApp) ? rawApp : resolve(root, rawApp);
+  if (!existsSync(appModule))
+    throw new ConfigError('APP_MODULE', rawApp, `no such file: ${appModule}`);
+
+  const emitToken = value(env, 'EMIT_TOKEN');
+  if (emitToken !== undefined && emitToken.length < 16) {
+    throw new ConfigError('EMIT_TOKEN', '(hidden)', 'must be at least 16 characters');
+  }
+
+  const rawWorkers = value(env, 'NGINX_WORKERS') as string;
+  let nginxWorkers: 'auto' | number = 'auto';
+  if (rawWorkers !== 'auto') {
+    nginxWorkers = Number(rawWorkers);
+    if (!Number.isInteger(nginxWorkers) || nginxWorkers < 1 || nginxWorkers > 64) {
+      throw new ConfigError(
+        'NGINX_WORKERS',
+        rawWorkers,
+        'expected "auto" or a number from 1 to 64',
+      );
+    }
+  }
+
+  return Object.freeze({
+    port,
+    nodePorts: Object.freeze(nodePorts),
+    redisUrl,
+    redisPort,
+    runDir,
+    appModule,
+    emitToken,
+    allowedOrigins: parseOrigins(value(env, 'ALLOWED_ORIGINS')),
+    nginxWorkers,
+    logLevel: parseLogLevel(value(env, 'LOG_LEVEL') as string),
+  });
+}
+
+/** Variables the supervisor sets for each node on top of the operator's ones. */
+export const NODE_ENV_VARS = [
+  'KIT_NODE_ID',
+  'KIT_NODE_PORT',
+  'KIT_REDIS_URL',
+  'KIT_EMIT_TOKEN',
+] as const;
+
+export function loadNodeConfig(env: Env = process.env): NodeConfig {
+  const required = (name: (typeof NODE_ENV_VARS)[number]): string => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') {
+      throw new ConfigError(
+        name,
+        raw,
+        'missing (a node is started by scripts/up.sh, which sets it)',
+      );
+    }
+    return raw;
+  };
+  const rawApp = value(env, 'APP_MODULE') as string;
+  return Object.freeze({
+    nodeId: required('KIT_NODE_ID'),
+    port: parsePort('KIT_NODE_PORT', required('KIT_NODE_PORT')),
+    redisUrl: parseRedisUrl('KIT_REDIS_URL', required('KIT_REDIS_URL')),
+    appModule: isAbsolute(rawApp) ? rawApp : resolve(ROOT, rawApp),
+    emitToken: required('KIT_EMIT_TOKEN'),
+    allowedOrigins: parseOrigins(value(env, 'ALLOWED_ORIGINS')),
+    logLevel: parseLogLevel(value(env, 'LOG_LEVEL') as string),
+  });
+}

@@ -1,0 +1,70 @@
+import type { FastifyInstance } from 'fastify';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { Server } from 'socket.io';
+
+export interface NodeMetrics {
+  readonly registry: Registry;
+  readonly redisErrors: Counter<'client'>;
+  readonly redisReconnects: Counter<'client'>;
+  readonly eventsReceived: Counter;
+  readonly eventsRejected: Counter<'reason'>;
+  readonly emitsApi: Counter<'status'>;
+  readonly unhandledErrors: Counter;
+}
+
+/** Prometheus metrics of one node; default Node.js metrics include event-loop lag. */
+export function createMetrics(nodeId: string, io: () => Server | undefined): NodeMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: nodeId });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+
+  new Gauge({
+    name: 'socketio_connected_clients',
+    help: 'Engine.IO clients connected to this node',
+    registers: [registry],
+    collect() {
+      this.set(io()?.engine.clientsCount ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'socketio_rooms',
+    help: 'Rooms with at least one local socket in the main namespace',
+    registers: [registry],
+    collect() {
+      this.set(io()?.of('/').adapter.rooms.size ?? 0);
+    },
+  });
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    new Counter<L>({ name, help, labelNames, registers: [registry] });
+
+  return {
+    registry,
+    redisErrors: counter('redis_client_errors_total', 'Errors raised by the Redis clients', [
+      'client',
+    ]),
+    redisReconnects: counter('redis_client_ready_total', 'Times a Redis client became ready', [
+      'client',
+    ]),
+    // Unlabelled on purpose: event names come from clients, and a label per name would let
+    // any client grow the series without bound.
+    eventsReceived: counter('socketio_events_received_total', 'Events received from clients', []),
+    eventsRejected: counter(
+      'socketio_events_rejected_total',
+      'Client events answered with an error',
+      ['reason'],
+    ),
+    emitsApi: counter('emit_api_requests_total', 'POST /api/emit requests by status', ['status']),
+    unhandledErrors: counter(
+      'node_unhandled_errors_total',
+      'Errors caught at the process level',
+      [],
+    ),
+  };
+}
+
+export function registerMetricsRoute(app: FastifyInstance, metrics: NodeMetrics): void {
+  app.get('/metrics', async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+}

@@ -1,0 +1,113 @@
+import type { IncomingMessage } from 'node:http';
+import { createAdapter } from '@socket.io/redis-adapter';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import fastifySocketIOModule, { type FastifySocketioOptions } from 'fastify-socket.io';
+import type { Server, ServerOptions } from 'socket.io';
+import { loadApplication } from './app-loader.ts';
+import type { NodeConfig } from './config.ts';
+import { registerEmitApi } from './emit-api.ts';
+import { registerHealthRoutes } from './health.ts';
+import { createMetrics, type NodeMetrics, registerMetricsRoute } from './metrics.ts';
+import { originAllowed } from './origins.ts';
+import { connectRedis, type RedisClients } from './redis.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    io: Server;
+  }
+}
+
+// fastify-socket.io is CommonJS compiled from ESM: under Node's ESM loader its default import is
+// the exports object, and the plugin is that object's `default`.
+const fastifySocketIO = (
+  fastifySocketIOModule as unknown as { default: FastifyPluginAsync<FastifySocketioOptions> }
+).default;
+
+export interface RunningNode {
+  readonly app: FastifyInstance;
+  readonly io: Server;
+  readonly redis: RedisClients;
+  readonly metrics: NodeMetrics;
+  /** Fails /readyz from now on; the caller then closes the app. */
+  startDraining(): void;
+}
+
+/** Socket.IO settings the kit relies on; nginx's proxy_read_timeout is sized from the ping. */
+export const SOCKET_OPTIONS = {
+  pingInterval: 25_000,
+  pingTimeout: 20_000,
+  // 1 MB per packet: large enough for any chat payload, small enough that a client cannot make
+  // a node buffer much. Oversized packets close that client's connection, nothing else.
+  maxHttpBufferSize: 1_000_000,
+  // Compression costs CPU per message on every node; chat payloads are small.
+  perMessageDeflate: false,
+  httpCompression: false,
+} satisfies Partial<ServerOptions>;
+
+export async function startNode(config: NodeConfig): Promise<RunningNode> {
+  const app = Fastify({
+    logger: { level: config.logLevel, base: { node: config.nodeId, pid: process.pid } },
+    // nginx on loopback is the only client of a node; its X-Forwarded-For names the user.
+    trustProxy: '127.0.0.1',
+    bodyLimit: 256 * 1024,
+    return503OnClosing: true,
+  });
+  let draining = false;
+  const metrics = createMetrics(config.nodeId, () => app.io);
+  const redis = await connectRedis(config.redisUrl, app.log, {
+    onError: (client) => metrics.redisErrors.inc({ client }),
+    onReady: (client) => metrics.redisReconnects.inc({ client }),
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const invalidMediaType = error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE';
+    const status = invalidMediaType ? 400 : (error.statusCode ?? 500);
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (request.routeOptions.url === '/api/emit') metrics.emitsApi.inc({ status: String(status) });
+    return reply.code(status).send({ error: status >= 500 ? 'internal error' : error.message });
+  });
+
+  await app.register(fastifySocketIO, {
+    ...SOCKET_OPTIONS,
+    adapter: createAdapter(redis.pub, redis.sub, { key: 'kit' }),
+    cors: config.allowedOrigins
+      ? { origin: [...config.allowedOrigins], credentials: true }
+      : undefined,
+    allowRequest: (req: IncomingMessage, callback: (err: string | null, ok: boolean) => void) => {
+      if (draining) return callback('node is draining', false);
+      const allowed = originAllowed(req, config.allowedOrigins);
+      callback(allowed ? null : 'origin not allowed', allowed);
+    },
+    // fastify-socket.io's default sends every socket a disconnect packet, after which
+    // socket.io-client does not reconnect. Closing the transports instead makes clients reconnect,
+    // through nginx, to a node that is still up.
+    // (Its typing says `done: Function`; a typed callback is accepted at run time just the same.)
+    preClose: ((done: () => void) => {
+      app.io.engine.close();
+      done();
+    }) as FastifySocketioOptions['preClose'],
+  });
+  const io = app.io;
+  io.on('connection', (socket) => {
+    socket.onAny(() => metrics.eventsReceived.inc());
+  });
+
+  const notReadyReason = () => (draining ? 'draining' : redis.notReadyReason());
+  registerHealthRoutes(app, { nodeId: config.nodeId, port: config.port }, io, { notReadyReason });
+  registerMetricsRoute(app, metrics);
+  registerEmitApi(app, io, config.emitToken, metrics);
+
+  const application = await loadApplication(config.appModule);
+  await application({ io, app, redis: redis.data, nodeId: config.nodeId, log: app.log });
+
+  await app.listen({ host: '127.0.0.1', port: config.port });
+  return {
+    app,
+    io,
+    redis,
+    metrics,
+    startDraining: () => {
+      draining = true;
+    },
+  };
+}
