@@ -51,6 +51,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     trustProxy: '127.0.0.1',
     bodyLimit: 256 * 1024,
     return503OnClosing: true,
+    // A string where a number is expected is a client error, not something to coerce.
+    ajv: { customOptions: { coerceTypes: false } },
   });
   let draining = false;
   const metrics = createMetrics(config.nodeId, () => app.io);

@@ -1,0 +1,52 @@
+// The rendered nginx configuration passes `nginx -t` for any number of nodes, and the renderer
+// fills in only its own placeholders.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { renderNginx, renderTemplate, TemplateError } from '../../scripts/kit/render-nginx.ts';
+import { prepareRunDir, runDir } from '../../scripts/kit/run-dir.ts';
+import { loadKitConfig } from '../../services/node/config.ts';
+
+describe('nginx configuration', () => {
+  const root = mkdtempSync(join(tmpdir(), 'kit-nginx-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  for (const count of [1, 4, 16]) {
+    it(`renders for ${count} node(s) and passes nginx -t`, async () => {
+      const ports = Array.from({ length: count }, (_, i) => 41000 + i);
+      const config = loadKitConfig({
+        NODE_PORTS: ports.join(','),
+        RUN_DIR: join(root, String(count)),
+      });
+      const dir = runDir(config.runDir);
+      prepareRunDir(dir);
+      const conf = readFileSync(await renderNginx(config, dir), 'utf8');
+      for (const port of ports) assert.match(conf, new RegExp(`server 127\\.0\\.0\\.1:${port} `));
+      assert.match(conf, /ip_hash;/);
+      assert.match(conf, /proxy_set_header Upgrade \$http_upgrade;/);
+      assert.doesNotMatch(conf, /\$\{[A-Z]/, 'a placeholder was left in');
+      const connections = Number(/worker_connections (\d+);/.exec(conf)?.[1]);
+      const rlimit = Number(/worker_rlimit_nofile (\d+);/.exec(conf)?.[1]);
+      assert.ok(connections > 1000 && connections < rlimit, `${connections} within ${rlimit}`);
+      const readTimeout = Number(/proxy_read_timeout (\d+)s;/.exec(conf)?.[1]);
+      assert.ok(readTimeout > 25 + 20, 'proxy_read_timeout must exceed pingInterval + pingTimeout');
+    });
+  }
+
+  it('leaves nginx variables alone and fills in the kit placeholders', () => {
+    const out = renderTemplate('listen ${PORT}; set $a $http_upgrade; return 200 ${host};', {
+      PORT: '80',
+    });
+    assert.equal(out, 'listen 80; set $a $http_upgrade; return 200 ${host};');
+  });
+
+  it('refuses an unknown placeholder, naming it and its line', () => {
+    assert.throws(
+      () => renderTemplate('a\nlisten ${PROT};', { PORT: '80' }),
+      (error: Error) =>
+        error instanceof TemplateError && /\$\{PROT\} \(line 2\)/.test(error.message),
+    );
+  });
+});

@@ -1,0 +1,16 @@
+// The README's configuration table is the operator's reference; it must say what the code does.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import { OPTIONS, ROOT } from '../../services/node/config.ts';
+
+it('README configuration table matches services/node/config.ts', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const rows = readme.split('\n').filter((l) => /^\| `[A-Z_]+` \|/.test(l));
+  const expected = Object.entries(OPTIONS).map(
+    ([name, o]) =>
+      `| \`${name}\` | ${o.default === undefined ? 'unset' : `\`${o.default}\``} | ${o.doc} |`,
+  );
+  assert.deepEqual(rows, expected);
+});
