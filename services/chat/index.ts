@@ -1,8 +1,148 @@
+// The bundled chat: the Socket.IO private-messaging example scaled out over many nodes, plus
+// rooms. Sessions and messages live in Redis; presence is asked of the adapter, which sees every
+// node. Events and payloads: ../../../shared/CONTRACT.md, "The bundled chat".
+import { fileURLToPath } from 'node:url';
+import type { Socket } from 'socket.io';
 import type { AppContext } from '../node/app-loader.ts';
+import { TokenBucket } from './rate-limit.ts';
+import { serveStatic } from './static.ts';
+import {
+  ChatStore,
+  messageId,
+  type PrivateMessage,
+  type RoomMessage,
+  type Session,
+} from './store.ts';
+import * as check from './validate.ts';
 
-// Placeholder until the chat lands: answers pings so a deployment can be checked end to end.
-export default function app({ io, nodeId }: AppContext): void {
-  io.on('connection', (socket) => {
-    socket.emit('welcome', { node: nodeId });
+type Answer = { ok: true; [key: string]: unknown } | { error: string };
+type Ack = (answer: Answer) => void;
+
+/** Per-socket budget: sustained events per second, and the burst allowed on top. */
+const RATE = { perSecond: 10, burst: 30 };
+
+/** Chat rooms live under their own prefix: a room can never be a userID or socket id room. */
+export const roomKey = (room: string) => `room:${room}`;
+
+interface ChatSocketData {
+  session: Session;
+}
+
+export default function chat({ io, app, redis, nodeId, log }: AppContext): void {
+  const store = new ChatStore(redis);
+  serveStatic(app, fileURLToPath(new URL('./public', import.meta.url)));
+
+  io.use(async (socket, next) => {
+    const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    try {
+      if (typeof auth.sessionID === 'string' && auth.sessionID.length <= check.LIMITS.id) {
+        const session = await store.findSession(auth.sessionID);
+        if (session) {
+          socket.data.session = session;
+          return next();
+        }
+      }
+      const name = check.username(auth.username);
+      if (!name.ok) return next(new Error('invalid username'));
+      socket.data.session = await store.createSession(name.value);
+      next();
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'handshake: storage unavailable');
+      next(new Error('storage unavailable'));
+    }
   });
+
+  io.on('connection', (socket: Socket) => {
+    void onConnection(socket).catch((error: Error) => {
+      log.error({ err: error.message }, 'chat: connection setup failed');
+    });
+  });
+
+  async function onConnection(socket: Socket): Promise<void> {
+    const { session } = socket.data as ChatSocketData;
+    const { userID, username } = session;
+    const bucket = new TokenBucket(RATE.perSecond, RATE.burst);
+
+    // Every packet passes the rate limit first; one over it is answered on its ack and dropped.
+    socket.use((packet, next) => {
+      if (bucket.take()) return next();
+      const ack = packet.at(-1);
+      if (typeof ack === 'function') (ack as Ack)({ error: 'rate limited: slow down' });
+    });
+
+    /** Registers a handler that always answers its ack, whatever the client sent or Redis did. */
+    const on = (event: string, handler: (payload: unknown) => Promise<Answer>) => {
+      socket.on(event, async (payload: unknown, ack?: unknown) => {
+        const reply: Ack = typeof ack === 'function' ? (ack as Ack) : () => {};
+        try {
+          reply(await handler(payload));
+        } catch (error) {
+          log.warn({ event, err: (error as Error).message }, 'chat: handler failed');
+          reply({ error: 'storage unavailable, try again' });
+        }
+      });
+    };
+
+    // All of a user's sockets, on every node, share the room named by its userID.
+    socket.join(userID);
+    socket.emit('session', { sessionID: session.sessionID, userID, username, node: nodeId });
+
+    on('private message', async (payload) => {
+      const input = check.privateMessage(payload);
+      if (!input.ok) return { error: input.error };
+      if (!(await store.userExists(input.value.to))) return { error: 'unknown recipient' };
+      const ts = Date.now();
+      const message: PrivateMessage = { id: messageId(ts), ...input.value, from: userID, ts };
+      await store.savePrivateMessage(message);
+      io.to(message.to).to(userID).emit('private message', message);
+      return { ok: true, message };
+    });
+
+    on('join', async (payload) => {
+      const room = check.room(payload);
+      if (!room.ok) return { error: room.error };
+      const history = await store.roomHistory(room.value);
+      await socket.join(roomKey(room.value));
+      return { ok: true, room: room.value, history };
+    });
+
+    on('leave', async (payload) => {
+      const room = check.room(payload);
+      if (!room.ok) return { error: room.error };
+      await socket.leave(roomKey(room.value));
+      return { ok: true, room: room.value };
+    });
+
+    on('room message', async (payload) => {
+      const input = check.roomMessage(payload);
+      if (!input.ok) return { error: input.error };
+      if (!socket.rooms.has(roomKey(input.value.room))) return { error: 'join the room first' };
+      const ts = Date.now();
+      const message: RoomMessage = { id: messageId(ts), ...input.value, from: userID, ts };
+      // Stored before it is delivered or acknowledged: an acknowledged message is in the history.
+      await store.saveRoomMessage(message);
+      io.to(roomKey(message.room)).emit('room message', message);
+      return { ok: true, message };
+    });
+
+    socket.on('disconnect', () => {
+      void onDisconnect(userID).catch((error: Error) => {
+        log.warn({ err: error.message }, 'chat: presence update failed');
+      });
+    });
+
+    await store.touch(session);
+    // The adapter asks every node: is this the user's first socket anywhere?
+    const sockets = await io.in(userID).fetchSockets();
+    if (sockets.length <= 1) socket.broadcast.emit('user connected', { userID, username });
+    socket.emit('users', await store.usersFor(userID));
+  }
+
+  async function onDisconnect(userID: string): Promise<void> {
+    // Only when no socket of this user is left on any node is the user gone.
+    const sockets = await io.in(userID).fetchSockets();
+    if (sockets.length > 0) return;
+    await store.setConnected(userID, false);
+    io.emit('user disconnected', userID);
+  }
 }

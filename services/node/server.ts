@@ -32,6 +32,9 @@ export interface RunningNode {
   startDraining(): void;
 }
 
+/** Prefix of the adapter's pub/sub channels; an outside emitter must use the same. */
+export const ADAPTER_KEY = 'kit';
+
 /** Socket.IO settings the kit relies on; nginx's proxy_read_timeout is sized from the ping. */
 export const SOCKET_OPTIONS = {
   pingInterval: 25_000,
@@ -71,7 +74,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
   await app.register(fastifySocketIO, {
     ...SOCKET_OPTIONS,
-    adapter: createAdapter(redis.pub, redis.sub, { key: 'kit' }),
+    adapter: createAdapter(redis.pub, redis.sub, { key: ADAPTER_KEY }),
     cors: config.allowedOrigins
       ? { origin: [...config.allowedOrigins], credentials: true }
       : undefined,

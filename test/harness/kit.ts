@@ -1,7 +1,7 @@
 // Starts a real kit (redis-server, nodes, nginx) through ./scripts/up.sh --detach on ports and a
 // RUN_DIR chosen at run time, and stops it through ./scripts/down.sh.
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ export interface ScriptResult {
   stderr: string;
 }
 
-/** Runs one of the kit's scripts (`up`, `down`, …) with the given environment. */
+/** Runs one of the kit's scripts (`up` for up.sh, `emit`, …) with the given environment. */
 export function script(
   name: string,
   env: NodeJS.ProcessEnv,
@@ -24,7 +24,12 @@ export function script(
   timeoutMs = 120_000,
 ): Promise<ScriptResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(join(ROOT, 'scripts', `${name}.sh`), args, {
+    const door = join(
+      ROOT,
+      'scripts',
+      existsSync(join(ROOT, 'scripts', `${name}.sh`)) ? `${name}.sh` : name,
+    );
+    const child = spawn(door, args, {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,51 @@
+// ./scripts/emit <event> [json-data] [--room <room>]: emits to every client of the kit, or to
+// one room, from a process that is not a node, through @socket.io/redis-emitter. Chat rooms are
+// `room:<name>`; a user's sockets share the room named by its userID.
+import { parseArgs } from 'node:util';
+import { Emitter } from '@socket.io/redis-emitter';
+import { createClient } from 'redis';
+import { loadKitConfig, readEnv } from '../services/node/config.ts';
+import { ADAPTER_KEY } from '../services/node/server.ts';
+import { ownRedisUrl } from './kit/redis-server.ts';
+import { fail } from './kit/report.ts';
+import { runDir } from './kit/run-dir.ts';
+
+const usage = 'usage: ./scripts/emit <event> [json-data] [--room <room>]';
+let parsed: ReturnType<
+  typeof parseArgs<{ options: { room: { type: 'string' } }; allowPositionals: true }>
+>;
+try {
+  parsed = parseArgs({ options: { room: { type: 'string' } }, allowPositionals: true });
+} catch (error) {
+  fail('emit', `${(error as Error).message} (${usage})`);
+}
+const [event, rawData] = parsed.positionals;
+if (!event) fail('emit', usage);
+let data: unknown;
+try {
+  data = rawData === undefined ? undefined : JSON.parse(rawData);
+} catch {
+  data = rawData;
+}
+
+let config: ReturnType<typeof loadKitConfig>;
+try {
+  config = loadKitConfig(readEnv());
+} catch (error) {
+  fail('emit', (error as Error).message);
+}
+const url = config.redisUrl ?? ownRedisUrl(config, runDir(config.runDir));
+const redis = createClient({ url, socket: { connectTimeout: 3000, reconnectStrategy: false } });
+redis.on('error', () => {});
+try {
+  await redis.connect();
+} catch (error) {
+  fail('emit', `cannot reach Redis: ${(error as Error).message}`);
+}
+const emitter = new Emitter(redis, { key: ADAPTER_KEY });
+const target = parsed.values.room ? emitter.to(parsed.values.room) : emitter;
+target.emit(event, data);
+await redis.quit();
+process.stdout.write(
+  `emitted "${event}" to ${parsed.values.room ? `room ${parsed.values.room}` : 'every client'}\n`,
+);

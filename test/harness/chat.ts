@@ -1,0 +1,53 @@
+// A chat participant: a real socket.io-client from source network 127.0.N.1, with the session
+// and user list the server sent on connect.
+import type { Socket } from 'socket.io-client';
+import { client, connected, next } from './clients.ts';
+
+export interface SessionInfo {
+  sessionID: string;
+  userID: string;
+  username: string;
+  node: string;
+}
+
+export interface UserInfo {
+  userID: string;
+  username: string;
+  connected: boolean;
+  messages: Array<{ id: string; content: string; from: string; to: string; ts: number }>;
+}
+
+export interface ChatUser {
+  socket: Socket;
+  session: SessionInfo;
+  users: UserInfo[];
+}
+
+export async function chatUser(
+  baseUrl: string,
+  net: number,
+  auth: { username: string } | { sessionID: string },
+): Promise<ChatUser> {
+  const socket = client(baseUrl, { net, auth });
+  const session = next<SessionInfo>(socket, 'session');
+  const users = next<UserInfo[]>(socket, 'users');
+  await connected(socket);
+  return { socket, session: await session, users: await users };
+}
+
+/** Users on different nodes: tries source networks from `from` on until the node differs. */
+export async function chatUserAwayFrom(
+  baseUrl: string,
+  nodes: string[],
+  auth: { username: string } | { sessionID: string },
+  from = 1,
+): Promise<ChatUser & { net: number }> {
+  for (let net = from; net < from + 60; net++) {
+    const user = await chatUser(baseUrl, net, auth);
+    if (!nodes.includes(user.session.node)) return { ...user, net };
+    user.socket.disconnect();
+    // A fresh username creates a new user each try; resume the same one next time.
+    auth = { sessionID: user.session.sessionID };
+  }
+  throw new Error(`no source network led away from ${nodes.join(', ')}`);
+}
