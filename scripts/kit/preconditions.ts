@@ -2,6 +2,8 @@
 // and value, so up.sh refuses with one clear line and leaves nothing running.
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { ConfigError, type KitConfig, ROOT } from '../../services/node/config.ts';
 import { redisAnswers } from './probes.ts';
@@ -75,23 +77,22 @@ export async function checkRedisUrl(config: KitConfig): Promise<void> {
   }
 }
 
-/** Loads APP_MODULE in a throw-away process, as a node will, and checks its default export. */
+/** Loads APP_MODULE in a throw-away process, exactly as a node will. */
 export async function checkAppModule(config: KitConfig): Promise<void> {
-  const probe = [
-    `const m = await import(${JSON.stringify(`file://${config.appModule}`)});`,
-    "if (typeof m.default !== 'function') { console.error('its default export is ' + typeof m.default + ', not a function'); process.exit(2); }",
-  ].join('\n');
+  const loader = pathToFileURL(join(ROOT, 'services/node/app-loader.ts')).href;
+  const probe = `const { loadApplication } = await import(${JSON.stringify(loader)});
+try { await loadApplication(${JSON.stringify(config.appModule)}); }
+catch (error) { console.error('KIT_PROBE ' + error.message.split(': ').slice(1).join(': ')); process.exit(2); }`;
   try {
     await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], {
       cwd: ROOT,
       timeout: 20_000,
     });
   } catch (error) {
-    const stderr = ((error as { stderr?: string }).stderr ?? '').trim().split('\n');
+    const stderr = (error as { stderr?: string }).stderr ?? '';
     const reason =
-      stderr.find((l) => /Error|error|not a function/.test(l)) ??
-      stderr.at(-1) ??
-      (error as Error).message;
+      /KIT_PROBE (.*)/.exec(stderr)?.[1] ??
+      (stderr.trim().split('\n').at(-1) || (error as Error).message);
     throw new ConfigError('APP_MODULE', config.appModule, `does not load: ${reason.trim()}`);
   }
 }

@@ -59,7 +59,7 @@ export async function nginxVariables(
     NGINX_DIR: dir.nginx,
     LOG_DIR: dir.logs,
     UPSTREAM_SERVERS: config.nodePorts
-      .map((port) => `        server 127.0.0.1:${port} max_fails=1 fail_timeout=3s;`)
+      .map((port) => `        server 127.0.0.1:${port} max_fails=0;`)
       .join('\n'),
   };
 }

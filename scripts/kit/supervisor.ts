@@ -2,13 +2,14 @@
 // stops them all in reverse order. Each child runs in its own process group with its own log
 // file and /dev/null as stdin, so it never depends on the terminal that started the kit.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { sleep } from 'zx';
 import { type KitConfig, ROOT } from '../../services/node/config.ts';
 import { httpOk, redisAnswers } from './probes.ts';
 import { ownRedisUrl, REDIS_BIN, writeRedisConf } from './redis-server.ts';
 import { NGINX_BIN, nginxArgs, renderNginx } from './render-nginx.ts';
+import { shortPath } from './report.ts';
 import { prepareRunDir, type RunDir, removePid, secret, writePid, writeState } from './run-dir.ts';
 
 export interface PartSpec {
@@ -40,6 +41,23 @@ const FIRST_RESTART_DELAY_MS = 100;
 const MAX_RESTART_DELAY_MS = 10_000;
 /** A part that ran this long before dying is restarted at once again; a faster death backs off. */
 const STABLE_AFTER_MS = 30_000;
+
+/** The last line of a log that says something (not a stack frame), for a one-line error. */
+function lastLogLine(path: string): string {
+  try {
+    const lines = readFileSync(path, 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
+    return (
+      lines
+        .filter((l) => l !== '' && !l.startsWith('at '))
+        .at(-1)
+        ?.slice(0, 300) ?? 'no output'
+    );
+  } catch {
+    return 'no log';
+  }
+}
 
 export class Supervisor {
   private readonly parts = new Map<string, Running>();
@@ -124,13 +142,15 @@ export class Supervisor {
         shown = line;
       }
       if (pending.size === 0) return;
-      if (Date.now() > deadline) {
-        const logs = [...pending]
-          .map((n) => relative(ROOT, this.parts.get(n)?.spec.log ?? ''))
-          .join(', ');
-        throw new Error(
-          `not ready after ${timeoutMs / 1000}s: ${[...pending].join(', ')} (see ${logs})`,
-        );
+      // A part that keeps dying while starting will not get better by waiting.
+      const failing = [...pending].find((n) => (this.parts.get(n)?.restarts ?? 0) >= 3);
+      if (failing !== undefined || Date.now() > deadline) {
+        const name = failing ?? ([...pending][0] as string);
+        const log = this.parts.get(name)?.spec.log ?? '';
+        const why = failing
+          ? 'keeps exiting while starting'
+          : `not ready after ${timeoutMs / 1000}s`;
+        throw new Error(`${name} ${why}: ${lastLogLine(log)} (see ${shortPath(log)})`);
       }
       await sleep(100);
     }

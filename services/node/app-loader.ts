@@ -25,10 +25,16 @@ export async function loadApplication(path: string): Promise<Application> {
   } catch (error) {
     throw new AppModuleError(`APP_MODULE="${path}" failed to load: ${(error as Error).message}`);
   }
-  if (typeof mod.default !== 'function') {
+  // A .ts file outside a `"type": "module"` package loads as CommonJS, where the default export
+  // arrives one level down.
+  const candidate =
+    typeof mod.default === 'object' && mod.default !== null && 'default' in mod.default
+      ? (mod.default as { default: unknown }).default
+      : mod.default;
+  if (typeof candidate !== 'function') {
     throw new AppModuleError(
-      `APP_MODULE="${path}" has no default export function (got ${typeof mod.default})`,
+      `APP_MODULE="${path}" has no default export function (got ${typeof candidate})`,
     );
   }
-  return mod.default as Application;
+  return candidate as Application;
 }

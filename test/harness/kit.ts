@@ -61,11 +61,14 @@ export function portFree(port: number, host = '0.0.0.0'): Promise<boolean> {
   });
 }
 
-/** `count` free ports in a row-independent random spread above 20000. */
+/**
+ * `count` free ports, at random below the kernel's ephemeral range (32768 and up here): a port in
+ * that range can be taken by any outgoing connection between the check and the listen.
+ */
 export async function freePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < count) {
-    const port = 20_000 + Math.floor(Math.random() * 30_000);
+    const port = 10_000 + Math.floor(Math.random() * 22_000);
     if (!ports.has(port) && (await portFree(port))) ports.add(port);
   }
   return [...ports];
