@@ -26,6 +26,7 @@ export const roomKey = (room: string) => `room:${room}`;
 
 interface ChatSocketData {
   session: Session;
+  rooms: string[];
 }
 
 export default function chat({ io, app, redis, nodeId, log }: AppContext): void {
@@ -39,12 +40,14 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
         const session = await store.findSession(auth.sessionID);
         if (session) {
           socket.data.session = session;
+          socket.data.rooms = await store.sessionRooms(session.sessionID);
           return next();
         }
       }
       const name = check.username(auth.username);
       if (!name.ok) return next(new Error('invalid username'));
       socket.data.session = await store.createSession(name.value);
+      socket.data.rooms = [];
       next();
     } catch (error) {
       log.warn({ err: (error as Error).message }, 'handshake: storage unavailable');
@@ -59,7 +62,7 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
   });
 
   async function onConnection(socket: Socket): Promise<void> {
-    const { session } = socket.data as ChatSocketData;
+    const { session, rooms } = socket.data as ChatSocketData;
     const { userID, username } = session;
     const bucket = new TokenBucket(RATE.perSecond, RATE.burst);
 
@@ -83,8 +86,10 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
       });
     };
 
-    // All of a user's sockets, on every node, share the room named by its userID.
-    socket.join(userID);
+    // All of a user's sockets, on every node, share the room named by its userID. A resumed
+    // session is back in its chat rooms before its first event (buffered emits of a reconnecting
+    // client arrive right after the handshake).
+    socket.join([userID, ...rooms.map(roomKey)]);
     socket.emit('session', { sessionID: session.sessionID, userID, username, node: nodeId });
 
     on('private message', async (payload) => {
@@ -101,8 +106,11 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
     on('join', async (payload) => {
       const room = check.room(payload);
       if (!room.ok) return { error: room.error };
-      const history = await store.roomHistory(room.value);
+      // Join first, then read: a message stored in between is delivered live and also in the
+      // history (clients deduplicate by id); the other order could miss it in both.
       await socket.join(roomKey(room.value));
+      const history = await store.roomHistory(room.value);
+      await store.rememberRoom(session.sessionID, room.value, true);
       return { ok: true, room: room.value, history };
     });
 
@@ -110,6 +118,7 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
       const room = check.room(payload);
       if (!room.ok) return { error: room.error };
       await socket.leave(roomKey(room.value));
+      await store.rememberRoom(session.sessionID, room.value, false);
       return { ok: true, room: room.value };
     });
 

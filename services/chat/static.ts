@@ -14,6 +14,15 @@ const TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
+const CSP = [
+  "default-src 'self'",
+  "connect-src 'self'",
+  "img-src 'self' data:",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 export function serveStatic(app: FastifyInstance, dir: string): void {
   for (const name of readdirSync(dir)) {
     const type = TYPES[extname(name)];
@@ -29,6 +38,8 @@ export function serveStatic(app: FastifyInstance, dir: string): void {
     ) => {
       reply.header('etag', etag).header('cache-control', cacheControl);
       reply.header('x-content-type-options', 'nosniff');
+      // Defence in depth behind textContent rendering: no inline or foreign script can run.
+      reply.header('content-security-policy', CSP);
       if (request.headers['if-none-match'] === etag) return reply.code(304).send();
       return reply.type(type).send(body);
     };

@@ -46,6 +46,7 @@ const key = {
   users: 'chat:users',
   privateMessages: (userID: string) => `chat:pm:${userID}`,
   room: (room: string) => `chat:room:${room}`,
+  sessionRooms: (sessionID: string) => `chat:session-rooms:${sessionID}`,
 };
 
 function parseAll<T>(items: string[]): T[] {
@@ -93,6 +94,17 @@ export class ChatStore {
       .expire(key.user(session.userID), TTL_SECONDS)
       .zAdd(key.users, { score: Date.now(), value: session.userID })
       .exec();
+  }
+
+  /** Rooms a session has joined, so a reconnecting socket is back in them before its first event. */
+  async sessionRooms(sessionID: string): Promise<string[]> {
+    return this.redis.sMembers(key.sessionRooms(sessionID));
+  }
+
+  async rememberRoom(sessionID: string, room: string, joined: boolean): Promise<void> {
+    const k = key.sessionRooms(sessionID);
+    if (joined) await this.redis.multi().sAdd(k, room).expire(k, TTL_SECONDS).exec();
+    else await this.redis.sRem(k, room);
   }
 
   async setConnected(userID: string, connected: boolean): Promise<void> {

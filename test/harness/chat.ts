@@ -29,6 +29,10 @@ export async function chatUser(
   auth: { username: string } | { sessionID: string },
 ): Promise<ChatUser> {
   const socket = client(baseUrl, { net, auth });
+  // As the browser client does: once the server has issued a session, reconnects resume it.
+  socket.on('session', (s: SessionInfo) => {
+    socket.auth = { sessionID: s.sessionID };
+  });
   const session = next<SessionInfo>(socket, 'session');
   const users = next<UserInfo[]>(socket, 'users');
   await connected(socket);
