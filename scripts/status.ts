@@ -33,6 +33,13 @@ async function text(url: string): Promise<string | undefined> {
   }
 }
 
+/** "12345 requests, 3 reading, 1 writing, 40 waiting" from stub_status. */
+function nginxDetail(stub: string): string {
+  const requests = stub.split('\n')[2]?.trim().split(/\s+/)[2];
+  const rw = /Reading: (\d+) Writing: (\d+) Waiting: (\d+)/.exec(stub);
+  return `${requests ?? '?'} requests, ${rw?.[1]} reading, ${rw?.[2]} writing, ${rw?.[3]} waiting`;
+}
+
 type Row = [
   part: string,
   state: string,
@@ -88,7 +95,7 @@ await Promise.all(
     pid ? String(pid) : '-',
     String(config.port),
     active ?? '-',
-    stub ? (stub.split('\n')[2]?.trim().replace(/\s+/g, ' ') ?? '') : '',
+    stub ? nginxDetail(stub) : '',
   ]);
 }
 

@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
 import { sleep } from 'zx';
 import { type KitConfig, ROOT } from '../../services/node/config.ts';
 import { httpOk, redisAnswers } from './probes.ts';
@@ -190,6 +191,16 @@ export class Supervisor {
   }
 }
 
+const hashes = new Map<string, string>();
+/** bcrypt, as the Admin UI wants it; computed once per password and process. */
+function adminPasswordHash(password: string): string {
+  const known = hashes.get(password);
+  if (known) return known;
+  const hash = bcrypt.hashSync(password, 10);
+  hashes.set(password, hash);
+  return hash;
+}
+
 export interface KitParts {
   readonly redis?: PartSpec;
   readonly nodes: readonly PartSpec[];
@@ -203,6 +214,7 @@ export function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv)
   const log = (name: string) => join(dir.logs, `${name}.log`);
   const redisUrl = config.redisUrl ?? ownRedisUrl(config, dir);
   const emitToken = config.emitToken ?? secret(join(dir.root, 'emit-token'));
+  const adminPassword = config.adminPassword ?? secret(join(dir.root, 'admin-password'));
 
   const redis: PartSpec | undefined =
     config.redisUrl === undefined
@@ -236,6 +248,7 @@ export function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv)
         KIT_NODE_PORT: String(port),
         KIT_REDIS_URL: redisUrl,
         KIT_EMIT_TOKEN: emitToken,
+        KIT_ADMIN_PASSWORD_HASH: adminPasswordHash(adminPassword),
       },
       log: log(name),
       stopSignal: 'SIGTERM',

@@ -52,6 +52,10 @@ export const OPTIONS = {
     default: undefined,
     doc: 'bearer token for `POST /api/emit`; generated into `RUN_DIR/emit-token` when unset',
   },
+  ADMIN_PASSWORD: {
+    default: undefined,
+    doc: 'password of user `admin` for the Socket.IO Admin UI (namespace `/admin`); generated into `RUN_DIR/admin-password` when unset',
+  },
   ALLOWED_ORIGINS: {
     default: undefined,
     doc: 'comma-separated browser origins allowed to connect (checked on WebSocket upgrades too); unset allows same-host origins only',
@@ -77,6 +81,7 @@ export interface KitConfig {
   readonly runDir: string;
   readonly appModule: string;
   readonly emitToken: string | undefined;
+  readonly adminPassword: string | undefined;
   readonly allowedOrigins: readonly string[] | undefined;
   readonly nginxWorkers: 'auto' | number;
   readonly logLevel: string;
@@ -89,6 +94,8 @@ export interface NodeConfig {
   readonly redisUrl: string;
   readonly appModule: string;
   readonly emitToken: string;
+  /** bcrypt hash of the Admin UI password. */
+  readonly adminPasswordHash: string;
   readonly allowedOrigins: readonly string[] | undefined;
   readonly logLevel: string;
 }
@@ -182,6 +189,11 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
     throw new ConfigError('EMIT_TOKEN', '(hidden)', 'must be at least 16 characters');
   }
 
+  const adminPassword = value(env, 'ADMIN_PASSWORD');
+  if (adminPassword !== undefined && adminPassword.length < 12) {
+    throw new ConfigError('ADMIN_PASSWORD', '(hidden)', 'must be at least 12 characters');
+  }
+
   const rawWorkers = value(env, 'NGINX_WORKERS') as string;
   let nginxWorkers: 'auto' | number = 'auto';
   if (rawWorkers !== 'auto') {
@@ -203,6 +215,7 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
     runDir,
     appModule,
     emitToken,
+    adminPassword,
     allowedOrigins: parseOrigins(value(env, 'ALLOWED_ORIGINS')),
     nginxWorkers,
     logLevel: parseLogLevel(value(env, 'LOG_LEVEL') as string),
@@ -215,6 +228,7 @@ export const NODE_ENV_VARS = [
   'KIT_NODE_PORT',
   'KIT_REDIS_URL',
   'KIT_EMIT_TOKEN',
+  'KIT_ADMIN_PASSWORD_HASH',
 ] as const;
 
 export function loadNodeConfig(env: Env = process.env): NodeConfig {
@@ -236,6 +250,7 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
     redisUrl: parseRedisUrl('KIT_REDIS_URL', required('KIT_REDIS_URL')),
     appModule: isAbsolute(rawApp) ? rawApp : resolve(ROOT, rawApp),
     emitToken: required('KIT_EMIT_TOKEN'),
+    adminPasswordHash: required('KIT_ADMIN_PASSWORD_HASH'),
     allowedOrigins: parseOrigins(value(env, 'ALLOWED_ORIGINS')),
     logLevel: parseLogLevel(value(env, 'LOG_LEVEL') as string),
   });

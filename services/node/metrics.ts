@@ -7,7 +7,8 @@ export interface NodeMetrics {
   readonly redisErrors: Counter<'client'>;
   readonly redisReconnects: Counter<'client'>;
   readonly eventsReceived: Counter;
-  readonly eventsRejected: Counter<'reason'>;
+  readonly eventsSent: Counter;
+  readonly adapterErrors: Counter;
   readonly emitsApi: Counter<'status'>;
   readonly unhandledErrors: Counter;
 }
@@ -48,10 +49,11 @@ export function createMetrics(nodeId: string, io: () => Server | undefined): Nod
     // Unlabelled on purpose: event names come from clients, and a label per name would let
     // any client grow the series without bound.
     eventsReceived: counter('socketio_events_received_total', 'Events received from clients', []),
-    eventsRejected: counter(
-      'socketio_events_rejected_total',
-      'Client events answered with an error',
-      ['reason'],
+    eventsSent: counter('socketio_packets_sent_total', 'Socket.IO packets written to clients', []),
+    adapterErrors: counter(
+      'socketio_adapter_errors_total',
+      'Errors raised by the Redis adapter',
+      [],
     ),
     emitsApi: counter('emit_api_requests_total', 'POST /api/emit requests by status', ['status']),
     unhandledErrors: counter(

@@ -3,6 +3,7 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import fastifySocketIOModule, { type FastifySocketioOptions } from 'fastify-socket.io';
 import type { Server, ServerOptions } from 'socket.io';
+import { instrumentAdmin } from './admin.ts';
 import { loadApplication } from './app-loader.ts';
 import type { NodeConfig } from './config.ts';
 import { registerEmitApi } from './emit-api.ts';
@@ -96,6 +97,20 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   io.on('connection', (socket) => {
     socket.onAny(() => metrics.eventsReceived.inc());
   });
+  // Every Socket.IO packet written to a client, broadcasts included, counted at the engine.
+  io.engine.on(
+    'connection',
+    (client: { on(event: 'packetCreate', fn: (p: { type: string }) => void): void }) => {
+      client.on('packetCreate', (packet) => {
+        if (packet.type === 'message') metrics.eventsSent.inc();
+      });
+    },
+  );
+  io.of('/').adapter.on('error', (error: Error) => {
+    metrics.adapterErrors.inc();
+    app.log.warn({ err: error.message }, 'adapter error');
+  });
+  instrumentAdmin(io, redis.data, config.nodeId, config.adminPasswordHash);
 
   const notReadyReason = () => (draining ? 'draining' : redis.notReadyReason());
   registerHealthRoutes(app, { nodeId: config.nodeId, port: config.port }, io, { notReadyReason });

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { chatUser } from '../harness/chat.ts';
 import { ask } from '../harness/clients.ts';
+import { httpFrom } from '../harness/http.ts';
 import { type Kit, startKit } from '../harness/kit.ts';
 
 const BIG = 'x'.repeat(2 * 1024 * 1024);
@@ -98,14 +99,15 @@ describe('malformed input', { timeout: 180_000 }, () => {
 
   it('answers broken polling requests, bad query strings and oversized bodies with 4xx', async () => {
     const statuses = new Map<number, number>();
-    const request = async (path: string, init: RequestInit = {}) => {
-      const response = await fetch(`${kit.url}${path}`, {
-        ...init,
-        signal: AbortSignal.timeout(5000),
-      });
-      await response.arrayBuffer();
-      statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-      return response.status;
+    let calls = 0;
+    const request = async (
+      path: string,
+      init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+    ) => {
+      // Spread over many client addresses, as real clients are: nginx rate-limits new sessions per address.
+      const answer = await httpFrom(1 + (calls++ % 200), `${kit.url}${path}`, init);
+      statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+      return answer;
     };
     const badQueries = [
       '/socket.io/?EIO=3&transport=polling',
@@ -121,28 +123,30 @@ describe('malformed input', { timeout: 180_000 }, () => {
     let requests = 0;
     for (let round = 0; round < 100; round++) {
       for (const path of badQueries) {
-        const status = await request(path);
+        const { status } = await request(path);
         assert.ok(status >= 400 && status < 500, `${path} answered ${status}`);
         requests += 1;
       }
     }
     // Broken payloads inside real polling sessions: the session is closed, the node is not.
     for (let round = 0; round < 200; round++) {
-      const open = await fetch(`${kit.url}/socket.io/?EIO=4&transport=polling`);
-      const sid = (JSON.parse((await open.text()).slice(1)) as { sid: string }).sid;
+      const net = 1 + (round % 200);
+      const open = await httpFrom(net, `${kit.url}/socket.io/?EIO=4&transport=polling`);
+      assert.equal(open.status, 200, open.body);
+      const sid = (JSON.parse(open.body.slice(1)) as { sid: string }).sid;
       const body = ['4', '42[', '9', '451-["x"]', '\x1e\x1e', '40{"username":'][
         round % 6
       ] as string;
-      const status = await request(`/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
-        method: 'POST',
-        body,
-      });
+      // The same address again, so ip_hash reaches the node that holds the session.
+      const url = `${kit.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`;
+      const { status } = await httpFrom(net, url, { method: 'POST', body });
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
       assert.ok(status < 500, `broken payload answered ${status}`);
       requests += 2;
     }
     for (const path of ['/socket.io/?EIO=4&transport=polling', '/api/emit']) {
       for (let i = 0; i < 20; i++) {
-        const status = await request(path, {
+        const { status } = await request(path, {
           method: 'POST',
           body: BIG,
           headers: { 'content-type': 'application/json' },

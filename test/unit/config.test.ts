@@ -67,6 +67,7 @@ describe('kit configuration', () => {
       KIT_NODE_PORT: '6001',
       KIT_REDIS_URL: 'redis://127.0.0.1:6380',
       KIT_EMIT_TOKEN: 'x'.repeat(32),
+      KIT_ADMIN_PASSWORD_HASH: '$2a$10$abcdefghijklmnopqrstuv',
     });
     assert.equal(node.port, 6001);
     assert.equal(node.nodeId, 'node-6001');

@@ -404,6 +404,12 @@ socket.on('connect_error', (error) => {
   }
   // socket.active: the manager tries again by itself (a network error, not a refusal).
   if (socket.active) return;
+  if (error.message === 'storage unavailable') {
+    // The server is up but its Redis is not: a refusal that passes. Try again shortly.
+    setConnection('reconnecting', 'reconnecting… (server storage unavailable)');
+    setTimeout(() => socket.connect(), 2000 + Math.random() * 2000);
+    return;
+  }
   setConnection('disconnected', 'disconnected');
   if (state.me) showError(view.chatError, `Could not connect: ${error.message}`);
   else showLogin(`Could not connect: ${error.message}`);

@@ -1,0 +1,37 @@
+// Plain HTTP requests from a chosen source address (127.0.N.1), which fetch cannot do: nginx
+// limits new sessions per client address, and a test that plays many clients must look like many.
+import { request } from 'node:http';
+
+export interface HttpAnswer {
+  status: number;
+  body: string;
+}
+
+export function httpFrom(
+  net: number,
+  url: string,
+  init: { method?: string; body?: string; headers?: Record<string, string> } = {},
+): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: init.method ?? 'GET',
+        headers: init.headers,
+        localAddress: `127.0.${net}.1`,
+        timeout: 5000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${url}: timed out`)));
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}

@@ -1,0 +1,90 @@
+// What an operator sees: Prometheus metrics per node, status.sh's table, nginx's stub_status,
+// and the Admin UI namespace behind its password.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { io as connect } from 'socket.io-client';
+import { chatUser } from '../harness/chat.ts';
+import { ask } from '../harness/clients.ts';
+import { type Kit, script, startKit } from '../harness/kit.ts';
+
+describe('observability', () => {
+  let kit: Kit;
+  before(async () => {
+    kit = await startKit({ nodes: 2 });
+  });
+  after(async () => kit?.stop());
+
+  it('exposes Prometheus metrics per node that move with traffic', async () => {
+    const user = await chatUser(kit.url, 1, { username: 'metered' });
+    await ask(user.socket, 'join', 'metrics');
+    const port = Number(user.session.node.replace('node-', ''));
+    const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+    assert.match(response.headers.get('content-type') ?? '', /text\/plain/);
+    const text = await response.text();
+    user.socket.disconnect();
+    const value = (name: string) =>
+      Number(new RegExp(`^${name}\\{[^}]*\\} ([0-9.e+-]+)$`, 'm').exec(text)?.[1]);
+    assert.ok(value('socketio_connected_clients') >= 1);
+    assert.ok(value('socketio_events_received_total') >= 1);
+    assert.ok(value('socketio_packets_sent_total') >= 2);
+    assert.ok(value('nodejs_eventloop_lag_seconds') >= 0);
+    for (const name of [
+      'redis_client_errors_total',
+      'redis_client_ready_total',
+      'socketio_adapter_errors_total',
+    ]) {
+      assert.match(text, new RegExp(`# TYPE ${name} counter`));
+    }
+    assert.match(text, new RegExp(`node="${user.session.node}"`));
+  });
+
+  it('status.sh prints a line per part and exits 0 when all are up', async () => {
+    const status = await script('status', kit.env);
+    assert.equal(status.code, 0, status.stderr);
+    const lines = status.stdout.trim().split('\n');
+    assert.equal(lines.length, 1 + 1 + kit.nodePorts.length + 1);
+    for (const part of ['redis', ...kit.nodePorts.map((p) => `node-${p}`), 'nginx']) {
+      assert.match(status.stdout, new RegExp(`^${part}\\s+up\\s+\\d+`, 'm'));
+    }
+  });
+
+  it('status.sh exits non-zero and says which part is down', async () => {
+    const node = `node-${kit.nodePorts[1]}`;
+    const pid = kit.pid(node);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const status = await script('status', kit.env);
+      assert.notEqual(status.code, 0);
+      assert.match(status.stderr, new RegExp(node));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+  });
+
+  it('serves nginx stub_status on loopback', async () => {
+    const text = await (await fetch(`${kit.url}/nginx_status`)).text();
+    assert.match(text, /Active connections: \d+/);
+  });
+
+  it('opens the Admin UI namespace with the admin password only', async () => {
+    const password = readFileSync(join(kit.runDir, 'admin-password'), 'utf8').trim();
+    const attempt = (pass: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(`${kit.url}/admin`, {
+          forceNew: true,
+          transports: ['websocket'],
+          reconnection: false,
+          auth: { username: 'admin', password: pass },
+        });
+        socket.once('connect', () => {
+          socket.disconnect();
+          resolve('connected');
+        });
+        socket.once('connect_error', (error) => resolve(error.message));
+      });
+    assert.notEqual(await attempt('wrong-password'), 'connected');
+    assert.equal(await attempt(password), 'connected');
+  });
+});
