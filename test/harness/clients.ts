@@ -68,3 +68,21 @@ export function collect<T = unknown>(socket: Socket, event: string): T[] {
 export function closeAll(sockets: Iterable<Socket>): void {
   for (const s of sockets) s.disconnect();
 }
+
+export interface PlacedClient {
+  socket: Socket;
+  /** The node that welcomed it (test/fixtures/echo-app.ts says so on connect). */
+  node: string;
+}
+
+/** One echo-app client from each source network 127.0.1.1 … 127.0.<nets>.1. */
+export async function clientsOnNets(baseUrl: string, nets: number): Promise<PlacedClient[]> {
+  const placed: PlacedClient[] = [];
+  for (let net = 1; net <= nets; net++) {
+    const socket = client(baseUrl, { net });
+    const welcome = next<{ node: string }>(socket, 'welcome');
+    await connected(socket);
+    placed.push({ socket, node: (await welcome).node });
+  }
+  return placed;
+}

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
-import { ask, client, closeAll, collect, connected, next } from '../harness/clients.ts';
+import { ask, clientsOnNets, closeAll, collect, next } from '../harness/clients.ts';
 import { type Kit, startKit } from '../harness/kit.ts';
 
 const APP_MODULE = 'test/fixtures/echo-app.ts';
@@ -14,12 +14,7 @@ describe('delivery across nodes', () => {
 
   before(async () => {
     kit = await startKit({ env: { APP_MODULE } });
-    for (let net = 1; net <= 16; net++) {
-      const socket = client(kit.url, { net });
-      const welcome = next<{ node: string }>(socket, 'welcome');
-      await connected(socket);
-      clients.push({ socket, node: (await welcome).node });
-    }
+    clients.push(...(await clientsOnNets(kit.url, 16)));
     assert.ok(new Set(clients.map((c) => c.node)).size >= 3, 'clients must span several nodes');
   });
   after(async () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
-import { client, closeAll, connected, next } from '../harness/clients.ts';
+import { clientsOnNets, closeAll, next } from '../harness/clients.ts';
 import { type Kit, startKit, waitFor } from '../harness/kit.ts';
 
 describe('node respawn', () => {
@@ -10,12 +10,7 @@ describe('node respawn', () => {
   const clients: Array<{ socket: Socket; node: string }> = [];
   before(async () => {
     kit = await startKit({ env: { APP_MODULE: 'test/fixtures/echo-app.ts' } });
-    for (let net = 1; net <= 16; net++) {
-      const socket = client(kit.url, { net });
-      const welcome = next<{ node: string }>(socket, 'welcome');
-      await connected(socket);
-      clients.push({ socket, node: (await welcome).node });
-    }
+    clients.push(...(await clientsOnNets(kit.url, 16)));
   });
   after(async () => {
     closeAll(clients.map((c) => c.socket));

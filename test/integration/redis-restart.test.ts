@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
-import { ask, client, closeAll, connected, next } from '../harness/clients.ts';
+import { ask, clientsOnNets, closeAll } from '../harness/clients.ts';
 import { type Kit, startKit, waitFor } from '../harness/kit.ts';
 import { type TestRedis, testRedis } from '../harness/redis.ts';
 
@@ -25,12 +25,7 @@ describe('Redis killed and restarted under connected clients', () => {
     kit = await startKit({
       env: { APP_MODULE: 'test/fixtures/echo-app.ts', REDIS_URL: redis.url },
     });
-    for (let net = 1; net <= 12; net++) {
-      const socket = client(kit.url, { net });
-      const welcome = next<{ node: string }>(socket, 'welcome');
-      await connected(socket);
-      clients.push({ socket, node: (await welcome).node });
-    }
+    clients.push(...(await clientsOnNets(kit.url, 12)));
     assert.ok(new Set(clients.map((c) => c.node)).size >= 3);
   });
   after(async () => {
