@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { Emitter } from '@socket.io/redis-emitter';
 import { createClient } from 'redis';
 import { loadKitConfig, readEnv } from '../services/node/config.ts';
-import { ADAPTER_KEY } from '../services/node/server.ts';
+import { ADAPTER_KEY } from '../services/node/socket-options.ts';
 import { ownRedisUrl } from './kit/redis-server.ts';
 import { fail } from './kit/report.ts';
 import { runDir } from './kit/run-dir.ts';

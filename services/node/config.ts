@@ -62,7 +62,7 @@ export const OPTIONS = {
   },
   NGINX_WORKERS: {
     default: 'auto',
-    doc: 'nginx `worker_processes`: `auto` (one per core) or a number',
+    doc: 'nginx `worker_processes`: `auto` (one per core, at least 4: each worker proxies up to about 9,900 connections under a 20,000 open-files limit) or a number',
   },
   LOG_LEVEL: {
     default: 'info',

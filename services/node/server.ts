@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import fastifySocketIOModule, { type FastifySocketioOptions } from 'fastify-socket.io';
-import type { Server, ServerOptions } from 'socket.io';
+import type { Server } from 'socket.io';
 import { instrumentAdmin } from './admin.ts';
 import { loadApplication } from './app-loader.ts';
 import type { NodeConfig } from './config.ts';
@@ -11,6 +11,7 @@ import { registerHealthRoutes } from './health.ts';
 import { createMetrics, type NodeMetrics, registerMetricsRoute } from './metrics.ts';
 import { originAllowed } from './origins.ts';
 import { connectRedis, type RedisClients } from './redis.ts';
+import { ADAPTER_KEY, SOCKET_OPTIONS } from './socket-options.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -32,21 +33,6 @@ export interface RunningNode {
   /** Fails /readyz from now on; the caller then closes the app. */
   startDraining(): void;
 }
-
-/** Prefix of the adapter's pub/sub channels; an outside emitter must use the same. */
-export const ADAPTER_KEY = 'kit';
-
-/** Socket.IO settings the kit relies on; nginx's proxy_read_timeout is sized from the ping. */
-export const SOCKET_OPTIONS = {
-  pingInterval: 25_000,
-  pingTimeout: 20_000,
-  // 1 MB per packet: large enough for any chat payload, small enough that a client cannot make
-  // a node buffer much. Oversized packets close that client's connection, nothing else.
-  maxHttpBufferSize: 1_000_000,
-  // Compression costs CPU per message on every node; chat payloads are small.
-  perMessageDeflate: false,
-  httpCompression: false,
-} satisfies Partial<ServerOptions>;
 
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const app = Fastify({

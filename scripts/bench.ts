@@ -1,0 +1,194 @@
+// npm run bench [-- --quick] [-- --only fanout,connections,http,hashing]: the benchmark suite.
+// Starts every variant itself, drives each with the same load generators, and writes results
+// JSON, a Markdown table and an SVG chart to scripts/benchmarks/results/ (a copy of the JSON,
+// time-stamped, to RUN_DIR/bench/).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadKitConfig, ROOT, readEnv } from '../services/node/config.ts';
+import { Generators } from './benchmarks/generators.ts';
+import { markdown, type Results, svgChart, targets } from './benchmarks/report.ts';
+import { holdConnections } from './benchmarks/scenario-connections.ts';
+import {
+  connect,
+  type FanoutResult,
+  type FanoutSettings,
+  fixedLoad,
+  searchCapacity,
+} from './benchmarks/scenario-fanout.ts';
+import { httpThroughNginx } from './benchmarks/scenario-http.ts';
+import { hashDistribution } from './benchmarks/scenario-iphash.ts';
+import { startKitVariant, startVariant, type VariantName } from './benchmarks/variants.ts';
+import { ensureSystemPackages, NGINX, REDIS, type SystemPackage } from './kit/preflight.ts';
+import { fail } from './kit/report.ts';
+
+const HAPROXY: SystemPackage = { binary: '/usr/sbin/haproxy', apt: 'haproxy' };
+const WRK: SystemPackage = { binary: '/usr/bin/wrk', apt: 'wrk' };
+const SCENARIOS = ['fanout', 'connections', 'http', 'hashing'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+let args: { quick?: boolean; only?: string; variants?: string };
+try {
+  args = parseArgs({
+    options: { quick: { type: 'boolean' }, only: { type: 'string' }, variants: { type: 'string' } },
+  }).values;
+} catch (error) {
+  fail(
+    'bench',
+    `${(error as Error).message} (usage: npm run bench -- [--quick] [--only fanout,connections,http,hashing] [--variants plain,kit,…])`,
+  );
+}
+const quick = args.quick === true;
+const only = (args.only?.split(',') ?? [...SCENARIOS]) as Scenario[];
+for (const s of only)
+  if (!SCENARIOS.includes(s))
+    fail('bench', `unknown scenario "${s}" (one of ${SCENARIOS.join(', ')})`);
+
+const FANOUT: FanoutSettings = quick
+  ? {
+      subscribers: 200,
+      publishers: 4,
+      stepMs: 1000,
+      firstRate: 100,
+      growth: 2,
+      maxSteps: 6,
+      refine: 1,
+      rounds: 1,
+      payloadBytes: 100,
+    }
+  : {
+      subscribers: 500,
+      publishers: 10,
+      stepMs: 4000,
+      firstRate: 50,
+      growth: 2,
+      maxSteps: 10,
+      refine: 4,
+      rounds: 3,
+      payloadBytes: 100,
+    };
+const CONNECTIONS = quick ? 2_000 : 20_000;
+const HTTP = quick ? { rounds: 2, seconds: 2 } : { rounds: 5, seconds: 5 };
+const HASH_CLIENTS = quick ? 1_000 : 4_000;
+const ALL_VARIANTS: VariantName[] = ['plain', 'kit', 'kit-haproxy', 'cluster', 'raw-ws'];
+const VARIANTS = (args.variants?.split(',') ?? ALL_VARIANTS) as VariantName[];
+for (const v of VARIANTS)
+  if (!ALL_VARIANTS.includes(v))
+    fail('bench', `unknown variant "${v}" (one of ${ALL_VARIANTS.join(', ')})`);
+
+const began = Date.now();
+const clock = () => {
+  const s = Math.round((Date.now() - began) / 1000);
+  return `${String(Math.floor(s / 60)).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+};
+const say = (line: string) => process.stderr.write(`[${clock()}] ${line}\n`);
+
+/** First line a command prints about its version (nginx prints it on stderr). */
+function version(command: string, args: string[]): string {
+  const run = spawnSync(command, args, { encoding: 'utf8' });
+  return `${run.stdout ?? ''}${run.stderr ?? ''}`.trim().split('\n')[0] ?? '?';
+}
+
+function machine(): Record<string, string> {
+  return {
+    cpu: `${cpus().length} × ${cpus()[0]?.model.trim() ?? '?'}`,
+    memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB (${(freemem() / 2 ** 30).toFixed(0)} GiB free at start)`,
+    kernel: `Linux ${release()}`,
+    node: process.version,
+    nginx: version('/usr/sbin/nginx', ['-v']),
+    redis: version('/usr/bin/redis-server', ['--version']),
+    haproxy: version('/usr/sbin/haproxy', ['-v']),
+  };
+}
+
+async function fanoutAll(): Promise<FanoutResult[]> {
+  const results: FanoutResult[] = [];
+  let fixedRate: number | undefined;
+  for (const name of VARIANTS) {
+    say(`fan-out: starting ${name}`);
+    const variant = await startVariant(name);
+    const generators = await Generators.start(quick ? 2 : 3);
+    try {
+      await connect(variant, generators, FANOUT);
+      const result = await searchCapacity(variant, generators, FANOUT, say);
+      // The plain process runs first: half its capacity is the fixed load for everyone.
+      fixedRate ??= Math.max(FANOUT.firstRate, Math.round(result.bestRate / 2));
+      result.fixed = await fixedLoad(variant, generators, FANOUT, fixedRate);
+      say(
+        `${name}: best ${result.best.toLocaleString('en')} delivered/s; at ${fixedRate} pub/s p50 ${result.fixed.p50.toFixed(1)} ms, ` +
+          `p99 ${result.fixed.p99.toFixed(1)} ms, ${result.fixed.cpuPerMillion.toFixed(1)} CPU s per million`,
+      );
+      results.push(result);
+    } finally {
+      await generators.stop();
+      await variant.stop();
+    }
+  }
+  return results;
+}
+
+async function main(): Promise<void> {
+  await ensureSystemPackages([NGINX, REDIS, HAPROXY, WRK], say);
+  say(`bench (${quick ? 'quick' : 'full'}): ${only.join(', ')}`);
+  const partial: Omit<Results, 'targets'> = {
+    command: `npm run bench${quick ? ' -- --quick' : ''}`,
+    mode: quick ? 'quick' : 'full',
+    startedAt: new Date(began).toISOString(),
+    durationSeconds: 0,
+    machine: machine(),
+    settings: { ...FANOUT, connections: CONNECTIONS, http: HTTP, hashClients: HASH_CLIENTS },
+    fanout: [],
+  };
+  if (only.includes('fanout')) partial.fanout = await fanoutAll();
+  if (only.includes('connections')) {
+    const kit = await startKitVariant();
+    const generators = await Generators.start(quick ? 2 : 4);
+    try {
+      partial.connections = await holdConnections(kit, generators, CONNECTIONS, say);
+    } finally {
+      await generators.stop();
+      await kit.stop();
+    }
+  }
+  if (only.includes('http')) {
+    const kit = await startKitVariant();
+    try {
+      partial.http = await httpThroughNginx(
+        kit.url,
+        `http://127.0.0.1:${kit.nodePorts[0]}`,
+        HTTP.rounds,
+        HTTP.seconds,
+        say,
+      );
+    } finally {
+      await kit.stop();
+    }
+  }
+  if (only.includes('hashing')) partial.hashing = await hashDistribution(HASH_CLIENTS, say);
+  partial.durationSeconds = Math.round((Date.now() - began) / 1000);
+
+  const results: Results = { ...partial, targets: targets(partial) };
+  const out = join(ROOT, 'scripts/benchmarks/results');
+  mkdirSync(out, { recursive: true });
+  const stem = quick ? 'quick' : 'latest';
+  writeFileSync(join(out, `${stem}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(out, `${stem}.md`), markdown(results));
+  if (results.fanout.length > 0) writeFileSync(join(out, `${stem}-fanout.svg`), svgChart(results));
+  const archive = join(loadKitConfig(readEnv()).runDir, 'bench');
+  mkdirSync(archive, { recursive: true });
+  writeFileSync(
+    join(archive, `${results.startedAt.replace(/[:.]/g, '-')}.json`),
+    JSON.stringify(results),
+  );
+  process.stdout.write(
+    `\n${markdown(results)}\nwritten: scripts/benchmarks/results/${stem}.{json,md${results.fanout.length ? ',-fanout.svg' : ''}}\n`,
+  );
+}
+
+try {
+  await main();
+} catch (error) {
+  fail('bench', (error as Error).message);
+}

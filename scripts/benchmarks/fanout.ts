@@ -1,0 +1,28 @@
+// The room fan-out every Socket.IO variant runs: a client joins a room, a publisher's `pub`
+// goes to every member as `msg`. The payload carries the publisher's clock, so subscribers
+// measure latency. Used as the kit's APP_MODULE and by the plain and cluster servers.
+import type { Server } from 'socket.io';
+
+export interface Publication {
+  room: string;
+  /** Publisher's monotonic clock in microseconds (same clock in every process on a host). */
+  t: number;
+  pad?: string;
+}
+
+export function attachFanout(io: Server): void {
+  io.on('connection', (socket) => {
+    socket.on('join', (room: unknown, ack?: unknown) => {
+      if (typeof room === 'string') socket.join(room);
+      if (typeof ack === 'function') ack({ ok: true });
+    });
+    socket.on('pub', (message: Publication) => {
+      if (typeof message?.room === 'string') io.to(message.room).emit('msg', message);
+    });
+  });
+}
+
+/** APP_MODULE form, for the kit variants. */
+export default function fanoutApp({ io }: { io: Server }): void {
+  attachFanout(io);
+}

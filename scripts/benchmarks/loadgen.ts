@@ -1,0 +1,240 @@
+// One load-generator process, driven by the bench over IPC. It opens Socket.IO or raw WebSocket
+// connections from many source addresses (127.N.M.1, so nginx's ip_hash spreads them), joins a
+// room, publishes at a set rate, and records the latency of every delivery from the timestamp
+// inside the message. Several of these run at once: one process would be the bottleneck, and
+// the open-files limit (20,000) caps each.
+import WebSocket from 'ws';
+import { Histogram } from './histogram.ts';
+
+export type Kind = 'socketio' | 'ws';
+
+export type Command =
+  | {
+      type: 'open';
+      url: string;
+      kind: Kind;
+      addresses: string[];
+      subscribers: number;
+      publishers: number;
+      room: string;
+    }
+  | { type: 'run'; rate: number; durationMs: number; payloadBytes: number; settleMs: number }
+  | {
+      type: 'hold';
+      url: string;
+      kind: Kind;
+      addresses: string[];
+      count: number;
+      concurrency: number;
+    }
+  | { type: 'close' };
+
+export type Reply =
+  | { type: 'opened'; opened: number; failed: number; ms: number; firstError?: string }
+  | { type: 'ran'; sent: number; received: number; buckets: number[]; ms: number }
+  | { type: 'closed' }
+  | { type: 'error'; message: string };
+
+const now = () => Number(process.hrtime.bigint() / 1000n);
+
+/** A connection the generator can publish on and receive from, whatever the protocol. */
+interface Conn {
+  join(room: string): Promise<void>;
+  publish(room: string, t: number, pad: string): void;
+  close(): void;
+}
+
+/**
+ * A Socket.IO client at the protocol level (Engine.IO 4 over WebSocket): connect, join with an
+ * acknowledgement, answer pings, publish, and read the timestamp out of each `msg` without
+ * decoding it. A full socket.io-client decodes every packet and would make the generators the
+ * bottleneck; this costs what the raw `ws` client costs, so every variant meets the same load.
+ */
+function openSocketIo(url: string, address: string, onMessage: (t: number) => void): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${url}/socket.io/?EIO=4&transport=websocket`, {
+      localAddress: address,
+      perMessageDeflate: false,
+    });
+    let joined: (() => void) | undefined;
+    const conn: Conn = {
+      join: (room) =>
+        new Promise<void>((done) => {
+          joined = done;
+          ws.send(`420${JSON.stringify(['join', room])}`);
+        }),
+      publish: (room, t, pad) =>
+        ws.send(`42["pub",{"room":${JSON.stringify(room)},"t":${t},"pad":"${pad}"}]`),
+      close: () => ws.close(),
+    };
+    ws.on('message', (data) => {
+      const text = data.toString();
+      switch (text.charCodeAt(0)) {
+        case 48: // 0: Engine.IO open → Socket.IO connect to "/"
+          ws.send('40');
+          return;
+        case 50: // 2: ping
+          ws.send('3');
+          return;
+      }
+      if (text.startsWith('42')) {
+        const at = text.indexOf('"t":');
+        if (at >= 0) onMessage(Number.parseInt(text.slice(at + 4), 10));
+      } else if (text.startsWith('430')) {
+        joined?.();
+      } else if (text.startsWith('40')) {
+        resolve(conn);
+      } else if (text.startsWith('44')) {
+        reject(new Error(`connect refused: ${text.slice(2)}`));
+        ws.close();
+      }
+    });
+    ws.once('error', reject);
+  });
+}
+
+function openWs(url: string, address: string, onMessage: (t: number) => void): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { localAddress: address, perMessageDeflate: false });
+    let joined: (() => void) | undefined;
+    ws.on('message', (data) => {
+      const text = data.toString();
+      if (text === '{"joined":true}') return joined?.();
+      // {"pub":"room","t":123,…}: the timestamp sits after the room, cheap to pick out.
+      const at = text.indexOf('"t":');
+      if (at >= 0) onMessage(Number.parseInt(text.slice(at + 4), 10));
+    });
+    ws.once('open', () =>
+      resolve({
+        join: (room) =>
+          new Promise<void>((done) => {
+            joined = done;
+            ws.send(JSON.stringify({ join: room }));
+          }),
+        publish: (room, t, pad) => ws.send(JSON.stringify({ pub: room, t, pad })),
+        close: () => ws.close(),
+      }),
+    );
+    ws.once('error', reject);
+  });
+}
+
+const subscribers: Conn[] = [];
+const publishers: Conn[] = [];
+let room = 'bench';
+let histogram = new Histogram();
+let received = 0;
+
+function record(t: number): void {
+  received += 1;
+  histogram.record(now() - t);
+}
+
+/** Opens `count` connections, `concurrency` at a time, cycling over the addresses. */
+async function openMany(
+  count: number,
+  concurrency: number,
+  open: (address: string) => Promise<Conn>,
+  addresses: string[],
+): Promise<{ conns: Conn[]; failed: number; firstError?: string }> {
+  const conns: Conn[] = [];
+  let failed = 0;
+  let firstError: string | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      try {
+        conns.push(await open(addresses[i % addresses.length] as string));
+      } catch (error) {
+        failed += 1;
+        firstError ??= (error as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return { conns, failed, firstError };
+}
+
+function opener(kind: Kind, url: string): (address: string) => Promise<Conn> {
+  const target = kind === 'ws' ? url.replace(/^http/, 'ws') : url;
+  return (address) =>
+    kind === 'ws' ? openWs(target, address, record) : openSocketIo(target, address, record);
+}
+
+async function handle(command: Command): Promise<Reply> {
+  switch (command.type) {
+    case 'open': {
+      room = command.room;
+      const began = Date.now();
+      const open = opener(command.kind, command.url);
+      const subs = await openMany(command.subscribers, 50, open, command.addresses);
+      const pubs = await openMany(command.publishers, 10, open, command.addresses);
+      subscribers.push(...subs.conns);
+      publishers.push(...pubs.conns);
+      // Joining: Socket.IO acknowledges, the raw server answers; both are awaited so the room is
+      // complete before anything is published.
+      await Promise.all(subs.conns.map((c) => c.join(room)));
+      return {
+        type: 'opened',
+        opened: subs.conns.length + pubs.conns.length,
+        failed: subs.failed + pubs.failed,
+        ms: Date.now() - began,
+        firstError: subs.firstError ?? pubs.firstError,
+      };
+    }
+    case 'run': {
+      histogram = new Histogram();
+      received = 0;
+      const pad = 'x'.repeat(command.payloadBytes);
+      const began = Date.now();
+      let sent = 0;
+      await new Promise<void>((resolve) => {
+        const tick = setInterval(() => {
+          const elapsed = Date.now() - began;
+          const due = Math.floor((command.rate * Math.min(elapsed, command.durationMs)) / 1000);
+          while (sent < due && publishers.length > 0) {
+            (publishers[sent % publishers.length] as Conn).publish(room, now(), pad);
+            sent += 1;
+          }
+          if (elapsed >= command.durationMs) {
+            clearInterval(tick);
+            resolve();
+          }
+        }, 5);
+      });
+      await new Promise((r) => setTimeout(r, command.settleMs));
+      return { type: 'ran', sent, received, buckets: histogram.toArray(), ms: Date.now() - began };
+    }
+    case 'hold': {
+      const began = Date.now();
+      const result = await openMany(
+        command.count,
+        command.concurrency,
+        opener(command.kind, command.url),
+        command.addresses,
+      );
+      subscribers.push(...result.conns);
+      return {
+        type: 'opened',
+        opened: result.conns.length,
+        failed: result.failed,
+        ms: Date.now() - began,
+        firstError: result.firstError,
+      };
+    }
+    case 'close': {
+      for (const c of [...subscribers, ...publishers]) c.close();
+      subscribers.length = 0;
+      publishers.length = 0;
+      return { type: 'closed' };
+    }
+  }
+}
+
+process.on('message', (command: Command) => {
+  handle(command).then(
+    (reply) => process.send?.(reply),
+    (error: Error) => process.send?.({ type: 'error', message: error.message } satisfies Reply),
+  );
+});

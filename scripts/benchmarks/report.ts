@@ -1,0 +1,204 @@
+// The bench's outputs: results JSON, a Markdown table and an SVG chart, all from one run.
+import type { ConnectionsResult } from './scenario-connections.ts';
+import type { FanoutResult } from './scenario-fanout.ts';
+import type { HttpResult } from './scenario-http.ts';
+import type { Distribution } from './scenario-iphash.ts';
+
+export interface Target {
+  what: string;
+  goal: string;
+  measured: string;
+  met: boolean;
+}
+
+export interface Results {
+  command: string;
+  mode: 'quick' | 'full';
+  startedAt: string;
+  durationSeconds: number;
+  machine: Record<string, string>;
+  settings: Record<string, unknown>;
+  fanout: FanoutResult[];
+  connections?: ConnectionsResult;
+  http?: HttpResult;
+  hashing?: Distribution[];
+  targets: Target[];
+}
+
+const n = (x: number, digits = 0) =>
+  Number.isFinite(x)
+    ? x.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : '–';
+const kb = (bytes: number) => `${n(bytes / 1024, 1)} kB`;
+
+export function targets(r: Omit<Results, 'targets'>): Target[] {
+  const out: Target[] = [];
+  const by = (name: string) => r.fanout.find((f) => f.variant === name);
+  const kit = by('kit');
+  const ratio = (other: string, goal: number) => {
+    const o = by(other);
+    if (!kit || !o || o.best === 0) return;
+    const value = kit.best / o.best;
+    out.push({
+      what: `kit room fan-out vs ${o.label}`,
+      goal: `≥ ${goal} ×`,
+      measured: `${n(value, 2)} × (${n(kit.best)} vs ${n(o.best)} delivered/s)`,
+      met: value >= goal,
+    });
+  };
+  ratio('plain', 0.9);
+  ratio('cluster', 1.1);
+  ratio('kit-haproxy', 1.0);
+  ratio('raw-ws', 0.35);
+  const plain = by('plain');
+  if (kit?.fixed && plain?.fixed) {
+    out.push({
+      what: `kit p99 at half the plain process's capacity (${n(plain.fixed.rate)} pub/s)`,
+      goal: `≤ plain p99 + 2 ms (${n(plain.fixed.p99 + 2, 1)} ms)`,
+      measured: `${n(kit.fixed.p99, 1)} ms`,
+      met: kit.fixed.p99 <= plain.fixed.p99 + 2,
+    });
+  }
+  if (r.connections) {
+    const c = r.connections;
+    out.push({
+      what: `${n(c.target)} concurrent connections through nginx`,
+      goal: 'all held, no error',
+      measured: `${n(c.opened)} held, ${n(c.failed)} failed`,
+      met: c.failed === 0 && c.opened >= c.target,
+    });
+    out.push({
+      what: 'heap per idle Socket.IO connection (nodes)',
+      goal: '≤ 10 kB',
+      measured: kb(c.heapPerConnectionBytes),
+      met: c.heapPerConnectionBytes <= 10 * 1024,
+    });
+  }
+  if (r.http) {
+    out.push({
+      what: 'HTTP through nginx vs one node direct',
+      goal: '≥ 0.6 ×',
+      measured: `${n(r.http.ratio, 2)} × (${n(r.http.nginxMedian)} vs ${n(r.http.directMedian)} req/s)`,
+      met: r.http.ratio >= 0.6,
+    });
+  }
+  return out;
+}
+
+export function markdown(r: Results): string {
+  const lines: string[] = [];
+  lines.push(
+    `Measured with \`${r.command}\` on ${r.startedAt.slice(0, 10)} (${r.mode} mode, ${n(r.durationSeconds)} s).`,
+  );
+  lines.push(`Machine: ${Object.values(r.machine).join('; ')}.`, '');
+  lines.push(
+    `**Room fan-out** (${r.fanout[0]?.subscribers ?? '?'} subscribers in one room, medians of ${r.settings.rounds} rounds; the load generators share the machine's cores):`,
+    '',
+    '| variant | delivered msgs/s, p99 < 50 ms | per round | p50 / p99 at fixed load | server CPU s per million delivered |',
+    '| --- | ---: | --- | --- | ---: |',
+  );
+  for (const f of r.fanout) {
+    const fixed = f.fixed
+      ? `${n(f.fixed.p50, 1)} / ${n(f.fixed.p99, 1)} ms at ${n(f.fixed.rate)} pub/s`
+      : '–';
+    lines.push(
+      `| ${f.label} | ${n(f.best)} | ${f.bestPerRound.map((b) => n(b)).join(', ')} | ${fixed} | ${f.fixed ? n(f.fixed.cpuPerMillion, 1) : '–'} |`,
+    );
+  }
+  if (r.connections) {
+    const c = r.connections;
+    lines.push(
+      '',
+      `**Connections through nginx**: ${n(c.opened)} of ${n(c.target)} held (${n(c.failed)} failed${c.firstError ? `, first error: ${c.firstError}` : ''}); ` +
+        `ramp ${n(c.acceptedPerSec)} accepted connections/s; per connection: node heap ${kb(c.heapPerConnectionBytes)}, ` +
+        `node RSS ${kb(c.nodeRssPerConnectionBytes)}, nginx RSS ${kb(c.nginxRssPerConnectionBytes)}; per node: ` +
+        c.perNode.map((p) => `${p.node} ${n(p.connections)}`).join(', ') +
+        '.',
+    );
+  }
+  if (r.http) {
+    const h = r.http;
+    lines.push(
+      '',
+      `**HTTP** \`GET ${h.path}\`, wrk, ${h.connections} connections, ${h.seconds} s × ${h.direct.length} rounds: ` +
+        `node direct ${n(h.directMedian)} req/s, through nginx ${n(h.nginxMedian)} req/s (${n(h.ratio, 2)} ×).`,
+    );
+  }
+  if (r.hashing) {
+    lines.push(
+      '',
+      '**Hashing**: clients per node (4 nodes), and the busiest node over the mean:',
+      '',
+      '| address set | clients | ip_hash | imbalance | hash $remote_addr consistent | imbalance |',
+      '| --- | ---: | --- | ---: | --- | ---: |',
+    );
+    for (const d of r.hashing) {
+      lines.push(
+        `| ${d.set} | ${n(d.clients)} | ${d.ipHash.join(' / ')} | ${n(d.ipHashImbalance, 2)} | ${d.consistent.join(' / ')} | ${n(d.consistentImbalance, 2)} |`,
+      );
+    }
+  }
+  lines.push(
+    '',
+    '**Targets**:',
+    '',
+    '| target | goal | measured | met |',
+    '| --- | --- | --- | --- |',
+  );
+  for (const t of r.targets)
+    lines.push(`| ${t.what} | ${t.goal} | ${t.measured} | ${t.met ? 'yes' : '**no**'} |`);
+  return `${lines.join('\n')}\n`;
+}
+
+const escapeXml = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** Horizontal bars: fan-out capacity per variant, and p99 at the fixed load. */
+export function svgChart(r: Results): string {
+  const rows = r.fanout;
+  const width = 860;
+  const rowHeight = 34;
+  const left = 300;
+  const barMax = width - left - 140;
+  const top = 50;
+  const maxBest = Math.max(1, ...rows.map((f) => f.best));
+  const p99s = rows.map((f) => f.fixed?.p99 ?? 0);
+  const maxP99 = Math.max(1, ...p99s);
+  const section2 = top + rows.length * rowHeight + 60;
+  const height = section2 + rows.length * rowHeight + 30;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="13">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    `<text x="16" y="28" font-size="16" font-weight="bold">Room fan-out: delivered messages/s with p99 &lt; 50 ms (median of ${r.settings.rounds})</text>`,
+  ];
+  rows.forEach((f, i) => {
+    const y = top + i * rowHeight;
+    const w = Math.max(1, (f.best / maxBest) * barMax);
+    const colour = f.variant === 'kit' ? '#2563eb' : '#94a3b8';
+    parts.push(
+      `<text x="${left - 10}" y="${y + 18}" text-anchor="end">${escapeXml(f.label)}</text>`,
+      `<rect x="${left}" y="${y + 4}" width="${w.toFixed(1)}" height="20" fill="${colour}"/>`,
+      `<text x="${left + w + 8}" y="${y + 18}">${n(f.best)}</text>`,
+    );
+  });
+  const fixedRate = rows.find((f) => f.fixed)?.fixed?.rate ?? 0;
+  parts.push(
+    `<text x="16" y="${section2 - 18}" font-size="16" font-weight="bold">p50 / p99 latency at ${n(fixedRate)} publications/s (half the plain process's capacity)</text>`,
+  );
+  rows.forEach((f, i) => {
+    const y = section2 + i * rowHeight;
+    const p99 = f.fixed?.p99 ?? 0;
+    const p50 = f.fixed?.p50 ?? 0;
+    const w99 = Math.max(1, (p99 / maxP99) * barMax);
+    const w50 = Math.max(1, (p50 / maxP99) * barMax);
+    const colour = f.variant === 'kit' ? '#2563eb' : '#94a3b8';
+    parts.push(
+      `<text x="${left - 10}" y="${y + 18}" text-anchor="end">${escapeXml(f.label)}</text>`,
+      `<rect x="${left}" y="${y + 4}" width="${w99.toFixed(1)}" height="20" fill="${colour}" opacity="0.45"/>`,
+      `<rect x="${left}" y="${y + 4}" width="${w50.toFixed(1)}" height="20" fill="${colour}"/>`,
+      `<text x="${left + w99 + 8}" y="${y + 18}">${n(p50, 1)} / ${n(p99, 1)} ms</text>`,
+    );
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}

@@ -1,0 +1,197 @@
+// Room fan-out: subscribers in one room, publishers sending to it at rising rates. Finds the
+// highest delivered messages per second with p99 latency under 50 ms, measures latency at a
+// fixed load, and the servers' CPU seconds per million deliveries.
+import type { Generators } from './generators.ts';
+import { Histogram } from './histogram.ts';
+import type { Reply } from './loadgen.ts';
+import { cpuSeconds, type Variant } from './variants.ts';
+
+export interface FanoutSettings {
+  subscribers: number;
+  publishers: number;
+  stepMs: number;
+  firstRate: number;
+  growth: number;
+  maxSteps: number;
+  /** Bisections between the last good and the first bad rate. */
+  refine: number;
+  rounds: number;
+  payloadBytes: number;
+}
+
+export interface Step {
+  rate: number;
+  sent: number;
+  received: number;
+  deliveredPerSec: number;
+  p50: number;
+  p99: number;
+  /** Deliveries that never came, as a share of those expected. */
+  loss: number;
+}
+
+export interface FanoutResult {
+  variant: string;
+  label: string;
+  subscribers: number;
+  /** Best delivered/s with p99 < 50 ms, per round, and their median. */
+  bestPerRound: number[];
+  best: number;
+  bestRate: number;
+  steps: Step[][];
+  fixed?: {
+    rate: number;
+    p50: number;
+    p99: number;
+    deliveredPerSec: number;
+    cpuPerMillion: number;
+  };
+}
+
+export const P99_LIMIT_MS = 50;
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+type Say = (line: string) => void;
+
+export async function connect(
+  variant: Variant,
+  generators: Generators,
+  settings: FanoutSettings,
+): Promise<void> {
+  const replies = await generators.each<Extract<Reply, { type: 'opened' }>>((g) => ({
+    type: 'open',
+    url: variant.url,
+    kind: variant.kind,
+    addresses: generators.addresses(g),
+    subscribers: Math.ceil(settings.subscribers / generators.size),
+    publishers: Math.ceil(settings.publishers / generators.size),
+    room: 'bench',
+  }));
+  const failed = replies.reduce((a, r) => a + r.failed, 0);
+  if (failed > 0)
+    throw new Error(
+      `${variant.name}: ${failed} connections failed (${replies.find((r) => r.firstError)?.firstError})`,
+    );
+}
+
+async function step(
+  generators: Generators,
+  subscribers: number,
+  rate: number,
+  settings: FanoutSettings,
+): Promise<Step> {
+  const replies = await generators.each<Extract<Reply, { type: 'ran' }>>(() => ({
+    type: 'run',
+    rate: rate / generators.size,
+    durationMs: settings.stepMs,
+    payloadBytes: settings.payloadBytes,
+    settleMs: 300,
+  }));
+  const histogram = new Histogram();
+  for (const r of replies) histogram.merge(r.buckets);
+  const sent = replies.reduce((a, r) => a + r.sent, 0);
+  const received = replies.reduce((a, r) => a + r.received, 0);
+  const expected = sent * subscribers;
+  return {
+    rate,
+    sent,
+    received,
+    deliveredPerSec: Math.round(received / (settings.stepMs / 1000)),
+    p50: histogram.percentileMs(50),
+    p99: histogram.percentileMs(99),
+    loss: expected === 0 ? 0 : Math.max(0, 1 - received / expected),
+  };
+}
+
+const acceptable = (s: Step) => s.p99 < P99_LIMIT_MS && s.loss < 0.01;
+
+/** Rising rates until p99 passes the limit or deliveries fall behind; the best step counts. */
+export async function searchCapacity(
+  variant: Variant,
+  generators: Generators,
+  settings: FanoutSettings,
+  say: Say,
+): Promise<FanoutResult> {
+  const subscribers = Math.ceil(settings.subscribers / generators.size) * generators.size;
+  const rounds: Step[][] = [];
+  // Warm-up, not counted: JIT, connection buffers and Redis subscriptions settle first.
+  await step(generators, subscribers, settings.firstRate, { ...settings, stepMs: 1000 });
+  for (let round = 1; round <= settings.rounds; round++) {
+    const steps: Step[] = [];
+    const run = async (rate: number) => {
+      const s = await step(generators, subscribers, rate, settings);
+      steps.push(s);
+      say(
+        `${variant.name} round ${round}: ${rate.toFixed(0)} pub/s → ${s.deliveredPerSec.toLocaleString('en')} delivered/s, ` +
+          `p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms${s.loss > 0.001 ? `, ${(s.loss * 100).toFixed(1)}% behind` : ''}`,
+      );
+      // A saturated server drains its backlog before the next step.
+      if (!acceptable(s)) await new Promise((r) => setTimeout(r, 1000));
+      return acceptable(s);
+    };
+    let good = 0;
+    let bad = 0;
+    let rate = settings.firstRate;
+    for (let i = 0; i < settings.maxSteps; i++) {
+      if (!(await run(rate))) {
+        bad = rate;
+        break;
+      }
+      good = rate;
+      rate *= settings.growth;
+    }
+    for (let i = 0; bad > 0 && good > 0 && i < settings.refine; i++) {
+      const middle = Math.round((good + bad) / 2);
+      if (await run(middle)) good = middle;
+      else bad = middle;
+    }
+    rounds.push(steps);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const bests = rounds.map((steps) =>
+    Math.max(0, ...steps.filter(acceptable).map((s) => s.deliveredPerSec)),
+  );
+  const bestRates = rounds.map((steps) =>
+    Math.max(0, ...steps.filter(acceptable).map((s) => s.rate)),
+  );
+  return {
+    variant: variant.name,
+    label: variant.label,
+    subscribers,
+    bestPerRound: bests,
+    best: median(bests),
+    bestRate: median(bestRates),
+    steps: rounds,
+  };
+}
+
+/** Latency and CPU at one publish rate, the same for every variant. */
+export async function fixedLoad(
+  variant: Variant,
+  generators: Generators,
+  settings: FanoutSettings,
+  rate: number,
+): Promise<NonNullable<FanoutResult['fixed']>> {
+  const subscribers = Math.ceil(settings.subscribers / generators.size) * generators.size;
+  const pids = variant.pids();
+  const cpuBefore = cpuSeconds(pids);
+  const runs: Step[] = [];
+  for (let i = 0; i < settings.rounds; i++)
+    runs.push(await step(generators, subscribers, rate, settings));
+  const cpu = cpuSeconds(pids) - cpuBefore;
+  const received = runs.reduce((a, s) => a + s.received, 0);
+  return {
+    rate,
+    p50: median(runs.map((s) => s.p50)),
+    p99: median(runs.map((s) => s.p99)),
+    deliveredPerSec: median(runs.map((s) => s.deliveredPerSec)),
+    cpuPerMillion: received === 0 ? Number.NaN : (cpu / received) * 1_000_000,
+  };
+}
