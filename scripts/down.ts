@@ -1,16 +1,10 @@
 // ./scripts/down.sh: stop everything up.sh started, gracefully, through its pid files. Only
 // processes that still belong to this RUN_DIR are signalled. Safe to run any number of times.
 import { sleep } from 'zx';
-import { loadKitConfig, readEnv } from '../services/node/config.ts';
-import { fail } from './kit/report.ts';
+import { configOrFail } from './kit/report.ts';
 import { alive, livePid, recordedParts, removePid, runDir } from './kit/run-dir.ts';
 
-let dir: ReturnType<typeof runDir>;
-try {
-  dir = runDir(loadKitConfig(readEnv()).runDir);
-} catch (error) {
-  fail('down.sh', (error as Error).message);
-}
+const dir = runDir(configOrFail('down.sh').runDir);
 
 async function waitExit(pid: number, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;

@@ -4,10 +4,9 @@
 import { parseArgs } from 'node:util';
 import { Emitter } from '@socket.io/redis-emitter';
 import { createClient } from 'redis';
-import { loadKitConfig, readEnv } from '../services/node/config.ts';
 import { ADAPTER_KEY } from '../services/node/socket-options.ts';
 import { ownRedisUrl } from './kit/redis-server.ts';
-import { fail } from './kit/report.ts';
+import { configOrFail, fail } from './kit/report.ts';
 import { runDir } from './kit/run-dir.ts';
 
 const usage = 'usage: ./scripts/emit <event> [json-data] [--room <room>]';
@@ -28,12 +27,7 @@ try {
   data = rawData;
 }
 
-let config: ReturnType<typeof loadKitConfig>;
-try {
-  config = loadKitConfig(readEnv());
-} catch (error) {
-  fail('emit', (error as Error).message);
-}
+const config = configOrFail('emit');
 const url = config.redisUrl ?? ownRedisUrl(config, runDir(config.runDir));
 const redis = createClient({ url, socket: { connectTimeout: 3000, reconnectStrategy: false } });
 redis.on('error', () => {});

@@ -3,17 +3,11 @@
 // is reported and the running configuration keeps serving.
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { loadKitConfig, readEnv } from '../services/node/config.ts';
 import { NGINX_BIN, nginxArgs, renderNginx } from './kit/render-nginx.ts';
-import { fail } from './kit/report.ts';
+import { configOrFail, fail } from './kit/report.ts';
 import { livePid, runDir } from './kit/run-dir.ts';
 
-let config: ReturnType<typeof loadKitConfig>;
-try {
-  config = loadKitConfig(readEnv());
-} catch (error) {
-  fail('reload.sh', (error as Error).message);
-}
+const config = configOrFail('reload.sh');
 const dir = runDir(config.runDir);
 const pid = livePid(dir, 'nginx');
 if (pid === undefined)

@@ -2,17 +2,11 @@
 // (its clients reconnect to the others), the supervisor starts it again, and the next node is
 // touched only once this one answers /readyz.
 import { sleep } from 'zx';
-import { loadKitConfig, readEnv } from '../services/node/config.ts';
 import { httpOk } from './kit/probes.ts';
-import { fail } from './kit/report.ts';
+import { configOrFail, fail } from './kit/report.ts';
 import { livePid, runDir } from './kit/run-dir.ts';
 
-let config: ReturnType<typeof loadKitConfig>;
-try {
-  config = loadKitConfig(readEnv());
-} catch (error) {
-  fail('restart.sh', (error as Error).message);
-}
+const config = configOrFail('restart.sh');
 const dir = runDir(config.runDir);
 if (livePid(dir, 'supervisor') === undefined) {
   fail(

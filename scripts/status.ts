@@ -1,17 +1,11 @@
 // ./scripts/status.sh: one line per part (Redis, each node, nginx): up or down, pid, port,
 // connections. Exit 0 only if all are up.
-import { loadKitConfig, readEnv } from '../services/node/config.ts';
 import { redisInfo } from './kit/probes.ts';
-import { fail, table } from './kit/report.ts';
+import { configOrFail, table } from './kit/report.ts';
 import { livePid, runDir } from './kit/run-dir.ts';
 import { kitParts } from './kit/supervisor.ts';
 
-let config: ReturnType<typeof loadKitConfig>;
-try {
-  config = loadKitConfig(readEnv());
-} catch (error) {
-  fail('status.sh', (error as Error).message);
-}
+const config = configOrFail('status.sh');
 const dir = runDir(config.runDir);
 const parts = kitParts(config, dir, {});
 

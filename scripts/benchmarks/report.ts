@@ -37,12 +37,13 @@ export function targets(r: Omit<Results, 'targets'>): Target[] {
   const kit = by('kit');
   const ratio = (other: string, goal: number) => {
     const o = by(other);
-    if (!kit || !o || o.best === 0) return;
-    const value = kit.best / o.best;
+    if (!kit || !o) return;
+    // A variant that never met the latency limit delivered 0 within it: any kit figure beats it.
+    const value = o.best === 0 ? (kit.best > 0 ? Number.POSITIVE_INFINITY : 0) : kit.best / o.best;
     out.push({
       what: `kit room fan-out vs ${o.label}`,
       goal: `≥ ${goal} ×`,
-      measured: `${n(value, 2)} × (${n(kit.best)} vs ${n(o.best)} delivered/s)`,
+      measured: `${Number.isFinite(value) ? `${n(value, 2)} ×` : 'only the kit met p99 < 50 ms'} (${n(kit.best)} vs ${n(o.best)} delivered/s)`,
       met: value >= goal,
     });
   };

@@ -6,8 +6,9 @@ import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../services/node/config.ts';
+import { freePorts } from '../kit/ports.ts';
 import { renderTemplate } from '../kit/render-nginx.ts';
-import { freePorts, waitHttp } from './variants.ts';
+import { waitHttp } from './variants.ts';
 
 export interface Distribution {
   set: string;

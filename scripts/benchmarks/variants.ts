@@ -3,10 +3,10 @@
 // process, Node's cluster with @socket.io/sticky, and a bare `ws` server.
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../services/node/config.ts';
+import { freePorts } from '../kit/ports.ts';
 import { renderTemplate } from '../kit/render-nginx.ts';
 import type { Kind } from './loadgen.ts';
 
@@ -31,26 +31,6 @@ export const LABELS: Record<VariantName, string> = {
   cluster: 'cluster + @socket.io/sticky (tutorials)',
   'raw-ws': 'raw ws (ceiling)',
 };
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '0.0.0.0', exclusive: true }, () =>
-      server.close(() => resolve(true)),
-    );
-  });
-}
-
-/** Free ports below the ephemeral range, where outgoing connections cannot take them. */
-export async function freePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) {
-    const port = 10_000 + Math.floor(Math.random() * 22_000);
-    if (!ports.has(port) && (await portFree(port))) ports.add(port);
-  }
-  return [...ports];
-}
 
 /** pid and all its descendants, from /proc. */
 export function processTree(roots: number[]): number[] {

@@ -1,11 +1,11 @@
 // Everything checked before anything starts. Each failure is a ConfigError naming the variable
 // and value, so up.sh refuses with one clear line and leaves nothing running.
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { ConfigError, type KitConfig, ROOT } from '../../services/node/config.ts';
+import { portFree } from './ports.ts';
 import { redisAnswers } from './probes.ts';
 import { livePid, type RunDir } from './run-dir.ts';
 
@@ -22,14 +22,6 @@ export function ensureNotRunning(dir: RunDir): void {
       `the kit is already running from RUN_DIR=${dir.root} (supervisor pid ${pid}); stop it with ./scripts/down.sh`,
     );
   }
-}
-
-function portFree(port: number, host: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
-  });
 }
 
 async function holder(port: number): Promise<string> {

@@ -1,11 +1,20 @@
 // How the scripts talk to a person: one-line failures on stderr, a progress line on slow work,
 // aligned summaries.
 import { relative } from 'node:path';
-import { ROOT } from '../../services/node/config.ts';
+import { type KitConfig, loadKitConfig, ROOT, readEnv } from '../../services/node/config.ts';
 
 export function fail(script: string, message: string): never {
   process.stderr.write(`${script}: ${message}\n`);
   process.exit(1);
+}
+
+/** The kit's configuration, or the script's one-line refusal naming the bad variable. */
+export function configOrFail(script: string): KitConfig {
+  try {
+    return loadKitConfig(readEnv());
+  } catch (error) {
+    fail(script, (error as Error).message);
+  }
 }
 
 /** A progress line: rewritten in place on a terminal, one line per change otherwise. */

@@ -2,10 +2,10 @@
 // RUN_DIR chosen at run time, and stops it through ./scripts/down.sh.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePorts } from '../../scripts/kit/ports.ts';
 import { ROOT } from '../../services/node/config.ts';
 
 const run = promisify(execFile);
@@ -53,26 +53,7 @@ export function script(
   });
 }
 
-export function portFree(port: number, host = '0.0.0.0'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-/**
- * `count` free ports, at random below the kernel's ephemeral range (32768 and up here): a port in
- * that range can be taken by any outgoing connection between the check and the listen.
- */
-export async function freePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) {
-    const port = 10_000 + Math.floor(Math.random() * 22_000);
-    if (!ports.has(port) && (await portFree(port))) ports.add(port);
-  }
-  return [...ports];
-}
+export { freePorts, portFree } from '../../scripts/kit/ports.ts';
 
 export interface Kit {
   readonly port: number;
