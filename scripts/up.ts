@@ -93,6 +93,10 @@ async function checkBeforeStart(): Promise<void> {
 /** Runs the kit in this process until SIGINT, SIGTERM or SIGHUP. */
 async function superviseHere(detached: boolean): Promise<void> {
   const say = (line: string) => process.stdout.write(`${timestamped(line)}\n`);
+  // A terminal that hangs up or a pipe whose reader died (`up.sh | tee`, then Ctrl-C) must not
+  // kill the supervisor halfway through stopping the kit: output errors are ignored.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   writePid(dir, 'supervisor', process.pid);
   const supervisor = new Supervisor(dir, say);
   let stopping = false;
@@ -141,6 +145,15 @@ async function startDetached(): Promise<void> {
   });
   child.unref();
   const pid = child.pid ?? fail('up.sh', 'could not start the supervisor');
+  // Interrupted while waiting: the kit must not go on starting in the background.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, async () => {
+      clearProgress();
+      process.kill(pid, 'SIGTERM');
+      while (alive(pid)) await sleep(50);
+      fail('up.sh', `interrupted (${signal}); everything started so far was stopped`);
+    });
+  }
   const progress = progressLine();
   progress('starting Redis, the nodes and nginx');
   for (;;) {

@@ -2,12 +2,13 @@
 // and memory accounting): the kit behind nginx, the kit behind HAProxy, one plain Socket.IO
 // process, Node's cluster with @socket.io/sticky, and a bare `ws` server.
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../services/node/config.ts';
 import { freePorts } from '../kit/ports.ts';
 import { renderTemplate } from '../kit/render-nginx.ts';
+import { processTree } from '../kit/run-dir.ts';
 import type { Kind } from './loadgen.ts';
 
 export type VariantName = 'kit' | 'kit-haproxy' | 'plain' | 'cluster' | 'raw-ws';
@@ -31,26 +32,6 @@ export const LABELS: Record<VariantName, string> = {
   cluster: 'cluster + @socket.io/sticky (tutorials)',
   'raw-ws': 'raw ws (ceiling)',
 };
-
-/** pid and all its descendants, from /proc. */
-export function processTree(roots: number[]): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {}
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => {
-    out.push(pid);
-    for (const c of children.get(pid) ?? []) walk(c);
-  };
-  for (const r of roots) walk(r);
-  return out;
-}
 
 function runScript(name: string, env: NodeJS.ProcessEnv, args: string[] = []): void {
   execFileSync(join(ROOT, 'scripts', `${name}.sh`), args, {

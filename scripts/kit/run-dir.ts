@@ -128,3 +128,23 @@ export function writeState(dir: RunDir, state: Omit<KitState, 'updatedAt'>): voi
     `${JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 2)}\n`,
   );
 }
+
+/** pid and all its descendants, from /proc. */
+export function processTree(roots: number[]): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {}
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    out.push(pid);
+    for (const c of children.get(pid) ?? []) walk(c);
+  };
+  for (const r of roots) walk(r);
+  return out;
+}

@@ -78,6 +78,8 @@ export class Supervisor {
   }
 
   start(spec: PartSpec): void {
+    // A signal may arrive between two steps of the start: nothing new starts after stopAll began.
+    if (this.stopping) return;
     const existing = this.parts.get(spec.name);
     const running: Running = existing ?? {
       spec,
@@ -98,7 +100,11 @@ export class Supervisor {
     running.startedAt = Date.now();
     this.parts.set(spec.name, running);
     if (child.pid !== undefined) writePid(this.dir, spec.name, child.pid);
-    child.once('error', (error) => this.say(`${spec.name}: could not start: ${error.message}`));
+    child.once('error', (error) => {
+      this.say(`${spec.name}: could not start: ${error.message}`);
+      // A spawn that failed (EAGAIN, EMFILE, ENOENT) never emits 'exit': retry like a crash.
+      if (child.pid === undefined) this.onExit(running, child, null, null);
+    });
     child.once('exit', (code, signal) => this.onExit(running, child, code, signal));
   }
 
@@ -110,6 +116,13 @@ export class Supervisor {
   ): void {
     if (running.child !== child) return;
     removePid(this.dir, running.spec.name);
+    // What the part left in its process group goes too: nginx workers outlive a killed master,
+    // keep serving and hold the port (reuseport lets a new master bind beside them).
+    if (child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
+    }
     if (this.stopping) return;
     const uptime = Date.now() - running.startedAt;
     running.nextDelayMs = uptime > STABLE_AFTER_MS ? FIRST_RESTART_DELAY_MS : running.nextDelayMs;

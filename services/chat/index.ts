@@ -135,7 +135,7 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
     });
 
     socket.on('disconnect', () => {
-      void onDisconnect(userID).catch((error: Error) => {
+      void onDisconnect(session).catch((error: Error) => {
         log.warn({ err: error.message }, 'chat: presence update failed');
       });
     });
@@ -147,11 +147,12 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
     socket.emit('users', await store.usersFor(userID));
   }
 
-  async function onDisconnect(userID: string): Promise<void> {
+  async function onDisconnect(session: Session): Promise<void> {
     // Only when no socket of this user is left on any node is the user gone.
-    const sockets = await io.in(userID).fetchSockets();
+    const sockets = await io.in(session.userID).fetchSockets();
     if (sockets.length > 0) return;
-    await store.setConnected(userID, false);
-    io.emit('user disconnected', userID);
+    // touch() also renews the time to live: a tab open for longer than the TTL keeps its user.
+    await store.touch(session, false);
+    io.emit('user disconnected', session.userID);
   }
 }

@@ -107,10 +107,6 @@ export class ChatStore {
     else await this.redis.sRem(k, room);
   }
 
-  async setConnected(userID: string, connected: boolean): Promise<void> {
-    await this.redis.hSet(key.user(userID), 'connected', connected ? '1' : '0');
-  }
-
   async userExists(userID: string): Promise<boolean> {
     return (await this.redis.exists(key.user(userID))) === 1;
   }

@@ -54,6 +54,7 @@ export function script(
 }
 
 export { freePorts, portFree } from '../../scripts/kit/ports.ts';
+export { processTree } from '../../scripts/kit/run-dir.ts';
 
 export interface Kit {
   readonly port: number;
