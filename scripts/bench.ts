@@ -62,7 +62,7 @@ const FANOUT: FanoutSettings = quick
       subscribers: 500,
       publishers: 10,
       stepMs: 4000,
-      firstRate: 50,
+      firstRate: 25,
       growth: 2,
       maxSteps: 10,
       refine: 4,

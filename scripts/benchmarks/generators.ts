@@ -17,6 +17,11 @@ export class Generators {
     return new Generators(children);
   }
 
+  /** The generators' own processes, to report what the load itself cost. */
+  get pids(): number[] {
+    return this.children.map((c) => c.pid as number);
+  }
+
   get size(): number {
     return this.children.length;
   }

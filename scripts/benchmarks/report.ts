@@ -95,15 +95,15 @@ export function markdown(r: Results): string {
   lines.push(
     `**Room fan-out** (${r.fanout[0]?.subscribers ?? '?'} subscribers in one room, medians of ${r.settings.rounds} rounds; the load generators share the machine's cores):`,
     '',
-    '| variant | delivered msgs/s, p99 < 50 ms | per round | p50 / p99 at fixed load | server CPU s per million delivered |',
-    '| --- | ---: | --- | --- | ---: |',
+    '| variant | delivered msgs/s, p99 < 50 ms | per round | p50 / p99 at fixed load | server CPU s per million delivered | (generators) |',
+    '| --- | ---: | --- | --- | ---: | ---: |',
   );
   for (const f of r.fanout) {
     const fixed = f.fixed
       ? `${n(f.fixed.p50, 1)} / ${n(f.fixed.p99, 1)} ms at ${n(f.fixed.rate)} pub/s`
       : '–';
     lines.push(
-      `| ${f.label} | ${n(f.best)} | ${f.bestPerRound.map((b) => n(b)).join(', ')} | ${fixed} | ${f.fixed ? n(f.fixed.cpuPerMillion, 1) : '–'} |`,
+      `| ${f.label} | ${n(f.best)} | ${f.bestPerRound.map((b) => n(b)).join(', ')} | ${fixed} | ${f.fixed ? n(f.fixed.cpuPerMillion, 1) : '–'} | ${f.fixed?.generatorCpuPerMillion !== undefined ? n(f.fixed.generatorCpuPerMillion, 1) : '–'} |`,
     );
   }
   if (r.connections) {

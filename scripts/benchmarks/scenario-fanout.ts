@@ -45,6 +45,8 @@ export interface FanoutResult {
     p99: number;
     deliveredPerSec: number;
     cpuPerMillion: number;
+    /** What the load generators spent meanwhile, for scale: they share the cores. */
+    generatorCpuPerMillion: number;
   };
 }
 
@@ -182,10 +184,12 @@ export async function fixedLoad(
   const subscribers = Math.ceil(settings.subscribers / generators.size) * generators.size;
   const pids = variant.pids();
   const cpuBefore = cpuSeconds(pids);
+  const generatorsBefore = cpuSeconds(generators.pids);
   const runs: Step[] = [];
   for (let i = 0; i < settings.rounds; i++)
     runs.push(await step(generators, subscribers, rate, settings));
   const cpu = cpuSeconds(pids) - cpuBefore;
+  const generatorCpu = cpuSeconds(generators.pids) - generatorsBefore;
   const received = runs.reduce((a, s) => a + s.received, 0);
   return {
     rate,
@@ -193,5 +197,6 @@ export async function fixedLoad(
     p99: median(runs.map((s) => s.p99)),
     deliveredPerSec: median(runs.map((s) => s.deliveredPerSec)),
     cpuPerMillion: received === 0 ? Number.NaN : (cpu / received) * 1_000_000,
+    generatorCpuPerMillion: received === 0 ? Number.NaN : (generatorCpu / received) * 1_000_000,
   };
 }

@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadKitConfig, loadNodeConfig, OPTIONS } from '../../services/node/config.ts';
+import {
+  ConfigError,
+  loadKitConfig,
+  loadNodeConfig,
+  OPTIONS,
+  readEnv,
+} from '../../services/node/config.ts';
 
 const culprit = (variable: string, pattern: RegExp) => (error: unknown) =>
   error instanceof ConfigError && error.variable === variable && pattern.test(error.message);
@@ -54,6 +63,19 @@ describe('kit configuration', () => {
     );
     assert.throws(() => loadKitConfig({ NGINX_WORKERS: '0' }), culprit('NGINX_WORKERS', /auto/));
     assert.throws(() => loadKitConfig({ LOG_LEVEL: 'loud' }), culprit('LOG_LEVEL', /one of/));
+  });
+
+  it('reads a .env file at the root, and the environment wins over it', () => {
+    const root = mkdtempSync(join(tmpdir(), 'kit-env-'));
+    try {
+      writeFileSync(join(root, '.env'), 'PORT=4000\nNODE_PORTS=7001,7002\n# a comment\n');
+      const env = readEnv({ NODE_PORTS: '8001' }, root);
+      assert.equal(env.PORT, '4000');
+      assert.equal(env.NODE_PORTS, '8001');
+      assert.equal(loadKitConfig(env).port, 4000);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('treats an empty value as unset', () => {
