@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { Emitter } from '@socket.io/redis-emitter';
 import { createClient } from 'redis';
 import { ADAPTER_KEY } from '../services/node/socket-options.ts';
-import { ownRedisUrl } from './kit/redis-server.ts';
+import { existingRedisUrl } from './kit/redis-server.ts';
 import { configOrFail, fail } from './kit/report.ts';
 import { runDir } from './kit/run-dir.ts';
 
@@ -28,7 +28,13 @@ try {
 }
 
 const config = configOrFail('emit');
-const url = config.redisUrl ?? ownRedisUrl(config, runDir(config.runDir));
+const url =
+  config.redisUrl ??
+  existingRedisUrl(config, runDir(config.runDir)) ??
+  fail(
+    'emit',
+    `the kit's Redis was never started in RUN_DIR=${config.runDir}; start the kit with ./scripts/up.sh`,
+  );
 const redis = createClient({ url, socket: { connectTimeout: 3000, reconnectStrategy: false } });
 redis.on('error', () => {});
 try {

@@ -1,13 +1,17 @@
 // ./scripts/status.sh: one line per part (Redis, each node, nginx): up or down, pid, port,
 // connections. Exit 0 only if all are up.
 import { redisInfo } from './kit/probes.ts';
+import { existingRedisUrl } from './kit/redis-server.ts';
 import { configOrFail, table } from './kit/report.ts';
 import { livePid, runDir } from './kit/run-dir.ts';
-import { kitParts } from './kit/supervisor.ts';
+import { partPlaces } from './kit/supervisor.ts';
 
 const config = configOrFail('status.sh');
 const dir = runDir(config.runDir);
-const parts = kitParts(config, dir, {});
+const places = partPlaces(config, dir);
+const ownRedis = places.some((p) => p.kind === 'redis');
+// Looking makes nothing: a kit never started here has no Redis password yet, so Redis is down.
+const redisUrl = config.redisUrl ?? existingRedisUrl(config, dir);
 
 async function json(url: string): Promise<Record<string, unknown> | undefined> {
   try {
@@ -45,9 +49,9 @@ type Row = [
 const rows: Row[] = [];
 
 {
-  const info = await redisInfo(parts.redisUrl);
-  const pid = parts.redis ? livePid(dir, 'redis') : undefined;
-  const where = parts.redis ? String(config.redisPort) : 'REDIS_URL';
+  const info = redisUrl === undefined ? undefined : await redisInfo(redisUrl);
+  const pid = ownRedis ? livePid(dir, 'redis') : undefined;
+  const where = ownRedis ? String(config.redisPort) : 'REDIS_URL';
   rows.push([
     'redis',
     info ? 'up' : 'down',
@@ -61,22 +65,24 @@ const rows: Row[] = [];
 }
 
 await Promise.all(
-  parts.nodes.map(async (node, i) => {
-    const port = config.nodePorts[i] as number;
-    const [health, ready] = await Promise.all([
-      json(`http://127.0.0.1:${port}/healthz`),
-      json(`http://127.0.0.1:${port}/readyz`),
-    ]);
-    const up = health !== undefined;
-    rows[i + 1] = [
-      node.name,
-      up ? (ready ? 'up' : 'up, not ready') : 'down',
-      String(health?.pid ?? livePid(dir, node.name) ?? '-'),
-      String(port),
-      up ? String(health.connections) : '-',
-      '',
-    ];
-  }),
+  places
+    .filter((p) => p.kind === 'node')
+    .map(async (node, i) => {
+      const port = config.nodePorts[i] as number;
+      const [health, ready] = await Promise.all([
+        json(`http://127.0.0.1:${port}/healthz`),
+        json(`http://127.0.0.1:${port}/readyz`),
+      ]);
+      const up = health !== undefined;
+      rows[i + 1] = [
+        node.name,
+        up ? (ready ? 'up' : 'up, not ready') : 'down',
+        String(health?.pid ?? livePid(dir, node.name) ?? '-'),
+        String(port),
+        up ? String(health.connections) : '-',
+        '',
+      ];
+    }),
 );
 
 {

@@ -27,7 +27,7 @@ import {
   writePid,
   writeState,
 } from './kit/run-dir.ts';
-import { kitParts, Supervisor, startKit } from './kit/supervisor.ts';
+import { partPlaces, Supervisor, startKit } from './kit/supervisor.ts';
 
 const args = process.argv.slice(2);
 const detach = args.includes('--detach') || args.includes('-d');
@@ -48,10 +48,9 @@ const dir = runDir(config.runDir);
 const began = Date.now();
 
 function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
-  const parts = kitParts(config, dir, env);
   const rows: string[][] = [['part', 'pid', 'address', 'log']];
-  for (const part of [parts.redis, ...parts.nodes, parts.nginx]) {
-    if (part === undefined) continue;
+  if (config.redisUrl !== undefined) rows.push(['redis', '-', 'REDIS_URL (external)', '-']);
+  for (const part of partPlaces(config, dir)) {
     rows.push([
       part.name,
       String(livePid(dir, part.name) ?? '-'),
@@ -59,7 +58,6 @@ function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
       shortPath(part.log),
     ]);
   }
-  if (parts.redis === undefined) rows.splice(1, 0, ['redis', '-', 'REDIS_URL (external)', '-']);
   const supervisorLog = detached ? shortPath(join(dir.logs, 'supervisor.log')) : '(this terminal)';
   rows.push(['supervisor', String(livePid(dir, 'supervisor') ?? '-'), '', supervisorLog]);
   const seconds = ((Date.now() - began) / 1000).toFixed(1);

@@ -3,13 +3,22 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KitConfig } from '../../services/node/config.ts';
-import { type RunDir, secret } from './run-dir.ts';
+import { type RunDir, readSecret, secret } from './run-dir.ts';
 
 export const REDIS_BIN = '/usr/bin/redis-server';
 
+const url = (config: KitConfig, password: string) =>
+  `redis://:${encodeURIComponent(password)}@127.0.0.1:${config.redisPort}`;
+
+/** The kit's own Redis, making its password on first use (up.sh). */
 export function ownRedisUrl(config: KitConfig, dir: RunDir): string {
-  const password = secret(join(dir.redis, 'password'));
-  return `redis://:${encodeURIComponent(password)}@127.0.0.1:${config.redisPort}`;
+  return url(config, secret(join(dir.redis, 'password')));
+}
+
+/** The kit's own Redis if it was ever started here; looking makes nothing (status, emit). */
+export function existingRedisUrl(config: KitConfig, dir: RunDir): string | undefined {
+  const password = readSecret(join(dir.redis, 'password'));
+  return password === undefined ? undefined : url(config, password);
 }
 
 export function writeRedisConf(config: KitConfig, dir: RunDir): string {

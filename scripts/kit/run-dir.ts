@@ -39,9 +39,15 @@ export function prepareRunDir(dir: RunDir): void {
   }
 }
 
+/** A secret kept in RUN_DIR, if one was made. */
+export function readSecret(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined;
+}
+
 /** A secret kept in RUN_DIR across restarts (generated on first use, readable by its owner only). */
 export function secret(path: string): string {
-  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const known = readSecret(path);
+  if (known !== undefined) return known;
   const value = randomBytes(24).toString('base64url');
   writeFileSync(path, `${value}\n`, { mode: 0o600 });
   return value;

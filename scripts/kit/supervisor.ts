@@ -204,85 +204,109 @@ export class Supervisor {
   }
 }
 
-const hashes = new Map<string, string>();
-/** bcrypt, as the Admin UI wants it; computed once per password and process. */
-function adminPasswordHash(password: string): string {
-  const known = hashes.get(password);
-  if (known) return known;
-  const hash = bcrypt.hashSync(password, 10);
-  hashes.set(password, hash);
-  return hash;
+/** A part as an operator sees it: where it listens and where it logs. */
+export interface PartPlace {
+  readonly name: string;
+  readonly kind: PartSpec['kind'];
+  readonly address: string;
+  readonly log: string;
+}
+
+/** The parts this configuration runs; reads and makes no secret (status.sh, up.sh's summary). */
+export function partPlaces(config: KitConfig, dir: RunDir): PartPlace[] {
+  const log = (name: string) => join(dir.logs, `${name}.log`);
+  const redis: PartPlace[] =
+    config.redisUrl === undefined
+      ? [
+          {
+            name: 'redis',
+            kind: 'redis',
+            address: `127.0.0.1:${config.redisPort}`,
+            log: log('redis'),
+          },
+        ]
+      : [];
+  const nodes = config.nodePorts.map(
+    (port): PartPlace => ({
+      name: `node-${port}`,
+      kind: 'node',
+      address: `127.0.0.1:${port}`,
+      log: log(`node-${port}`),
+    }),
+  );
+  const nginx: PartPlace = {
+    name: 'nginx',
+    kind: 'nginx',
+    address: `0.0.0.0:${config.port}`,
+    log: log('nginx-error'),
+  };
+  return [...redis, ...nodes, nginx];
 }
 
 export interface KitParts {
   readonly redis?: PartSpec;
   readonly nodes: readonly PartSpec[];
   readonly nginx: PartSpec;
-  readonly redisUrl: string;
-  readonly emitToken: string;
 }
 
-/** The processes this configuration runs, with their commands, logs and readiness checks. */
-export function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv): KitParts {
-  const log = (name: string) => join(dir.logs, `${name}.log`);
+/** The processes to run, with commands, environment and readiness checks; makes the secrets. */
+function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv): KitParts {
   const redisUrl = config.redisUrl ?? ownRedisUrl(config, dir);
   const emitToken = config.emitToken ?? secret(join(dir.root, 'emit-token'));
   const adminPassword = config.adminPassword ?? secret(join(dir.root, 'admin-password'));
+  const adminHash = bcrypt.hashSync(adminPassword, 10);
 
-  const redis: PartSpec | undefined =
-    config.redisUrl === undefined
-      ? {
-          name: 'redis',
-          kind: 'redis',
-          address: `127.0.0.1:${config.redisPort}`,
+  const spec = (place: PartPlace): PartSpec => {
+    switch (place.kind) {
+      case 'redis':
+        return {
+          ...place,
           command: REDIS_BIN,
           args: [join(dir.redis, 'redis.conf')],
-          log: log('redis'),
           // SIGTERM: redis-server writes its data and exits.
           stopSignal: 'SIGTERM',
           stopGraceMs: 15_000,
           ready: () => redisAnswers(redisUrl, 1000),
-        }
-      : undefined;
-
-  const nodes = config.nodePorts.map((port): PartSpec => {
-    const name = `node-${port}`;
-    return {
-      name,
-      kind: 'node',
-      address: `127.0.0.1:${port}`,
-      command: process.execPath,
-      args: ['--import', 'tsx', join(ROOT, 'services/node/main.ts')],
-      env: {
-        ...env,
-        APP_MODULE: config.appModule,
-        LOG_LEVEL: config.logLevel,
-        KIT_NODE_ID: name,
-        KIT_NODE_PORT: String(port),
-        KIT_REDIS_URL: redisUrl,
-        KIT_EMIT_TOKEN: emitToken,
-        KIT_ADMIN_PASSWORD_HASH: adminPasswordHash(adminPassword),
-      },
-      log: log(name),
-      stopSignal: 'SIGTERM',
-      stopGraceMs: 12_000,
-      ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
-    };
-  });
-
-  const nginx: PartSpec = {
-    name: 'nginx',
-    kind: 'nginx',
-    address: `0.0.0.0:${config.port}`,
-    command: NGINX_BIN,
-    args: [...nginxArgs(dir), '-g', 'daemon off;'],
-    log: log('nginx-error'),
-    // SIGQUIT: graceful; open WebSockets get a few seconds before SIGKILL ends the group.
-    stopSignal: 'SIGQUIT',
-    stopGraceMs: 3_000,
-    ready: () => httpOk(`http://127.0.0.1:${config.port}/healthz`),
+        };
+      case 'node': {
+        const port = Number(place.address.split(':')[1]);
+        return {
+          ...place,
+          command: process.execPath,
+          args: ['--import', 'tsx', join(ROOT, 'services/node/main.ts')],
+          env: {
+            ...env,
+            APP_MODULE: config.appModule,
+            LOG_LEVEL: config.logLevel,
+            KIT_NODE_ID: place.name,
+            KIT_NODE_PORT: String(port),
+            KIT_REDIS_URL: redisUrl,
+            KIT_EMIT_TOKEN: emitToken,
+            KIT_ADMIN_PASSWORD_HASH: adminHash,
+          },
+          stopSignal: 'SIGTERM',
+          stopGraceMs: 12_000,
+          ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
+        };
+      }
+      case 'nginx':
+        return {
+          ...place,
+          command: NGINX_BIN,
+          args: [...nginxArgs(dir), '-g', 'daemon off;'],
+          // SIGQUIT: graceful; open WebSockets get a few seconds before SIGKILL ends the group.
+          stopSignal: 'SIGQUIT',
+          stopGraceMs: 3_000,
+          ready: () => httpOk(`http://127.0.0.1:${config.port}/healthz`),
+        };
+    }
   };
-  return { redis, nodes, nginx, redisUrl, emitToken };
+  const specs = partPlaces(config, dir).map(spec);
+  return {
+    redis: specs.find((s) => s.kind === 'redis'),
+    nodes: specs.filter((s) => s.kind === 'node'),
+    nginx: specs.find((s) => s.kind === 'nginx') as PartSpec,
+  };
 }
 
 /** Brings everything up in order; on any failure stops what it started and throws. */

@@ -33,21 +33,25 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
   const store = new ChatStore(redis);
   serveStatic(app, fileURLToPath(new URL('./public', import.meta.url)));
 
+  // The handshake resolves the session and stores or renews it (one write per connection), so a
+  // Redis outage refuses the connection with a reason the browser retries on.
   io.use(async (socket, next) => {
     const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
     try {
+      let session: Session | undefined;
       if (typeof auth.sessionID === 'string' && auth.sessionID.length <= check.LIMITS.id) {
-        const session = await store.findSession(auth.sessionID);
-        if (session) {
-          socket.data.session = session;
-          socket.data.rooms = await store.sessionRooms(session.sessionID);
-          return next();
-        }
+        session = await store.findSession(auth.sessionID);
       }
-      const name = check.username(auth.username);
-      if (!name.ok) return next(new Error('invalid username'));
-      socket.data.session = await store.createSession(name.value);
-      socket.data.rooms = [];
+      if (session) {
+        socket.data.rooms = await store.sessionRooms(session.sessionID);
+      } else {
+        const name = check.username(auth.username);
+        if (!name.ok) return next(new Error('invalid username'));
+        session = store.newSession(name.value);
+        socket.data.rooms = [];
+      }
+      await store.touch(session);
+      socket.data.session = session;
       next();
     } catch (error) {
       log.warn({ err: (error as Error).message }, 'handshake: storage unavailable');
@@ -90,7 +94,6 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
     // session is back in its chat rooms before its first event (buffered emits of a reconnecting
     // client arrive right after the handshake).
     socket.join([userID, ...rooms.map(roomKey)]);
-    socket.emit('session', { sessionID: session.sessionID, userID, username, node: nodeId });
 
     on('private message', async (payload) => {
       const input = check.privateMessage(payload);
@@ -140,7 +143,7 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
       });
     });
 
-    await store.touch(session);
+    socket.emit('session', { sessionID: session.sessionID, userID, username, node: nodeId });
     // The adapter asks every node: is this the user's first socket anywhere?
     const sockets = await io.in(userID).fetchSockets();
     if (sockets.length <= 1) socket.broadcast.emit('user connected', { userID, username });

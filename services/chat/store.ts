@@ -75,10 +75,9 @@ export class ChatStore {
     return { sessionID, userID: data.userID, username: data.username };
   }
 
-  async createSession(username: string): Promise<Session> {
-    const session = { sessionID: randomUUID(), userID: randomUUID(), username };
-    await this.touch(session);
-    return session;
+  /** A new session; the handshake stores it with touch(). */
+  newSession(username: string): Session {
+    return { sessionID: randomUUID(), userID: randomUUID(), username };
   }
 
   /** Stores or refreshes a session and its user, and marks the user connected. */

@@ -1,7 +1,8 @@
 // What an operator sees: Prometheus metrics per node, status.sh's table, nginx's stub_status,
 // and the Admin UI namespace behind its password.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { io as connect } from 'socket.io-client';
@@ -87,4 +88,17 @@ describe('observability', () => {
     assert.notEqual(await attempt('wrong-password'), 'connected');
     assert.equal(await attempt(password), 'connected');
   });
+});
+
+it('status.sh on a kit never started reports every part down and creates nothing', async () => {
+  const runDir = join(tmpdir(), `kit-never-started-${process.pid}`);
+  const status = await script('status', { RUN_DIR: runDir });
+  assert.equal(status.code, 1);
+  assert.match(status.stdout, /^redis\s+down/m);
+  assert.match(status.stdout, /^nginx\s+down/m);
+  assert.equal(
+    existsSync(runDir),
+    false,
+    'looking at the kit must not make its RUN_DIR or secrets',
+  );
 });
