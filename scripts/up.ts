@@ -28,6 +28,7 @@ import {
   writeState,
 } from './kit/run-dir.ts';
 import { partPlaces, Supervisor, startKit } from './kit/supervisor.ts';
+import { chooseUpstream, describeUpstream } from './kit/upstream.ts';
 
 const args = process.argv.slice(2);
 const detach = args.includes('--detach') || args.includes('-d');
@@ -69,6 +70,7 @@ function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
       .map((l) => `  ${l}`)
       .join('\n'),
     '',
+    `  upstream    ${describeUpstream(chooseUpstream(config, dir))}`,
     `  emit token  ${config.emitToken ? '(EMIT_TOKEN)' : shortPath(join(dir.root, 'emit-token'))}`,
     `  status      ./scripts/status.sh     stop  ./scripts/down.sh${detached ? '' : '  (or Ctrl-C)'}`,
     '',

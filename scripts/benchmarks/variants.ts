@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { ROOT } from '../../services/node/config.ts';
 import { freePorts } from '../kit/ports.ts';
 import { renderTemplate } from '../kit/render-nginx.ts';
-import { processTree } from '../kit/run-dir.ts';
+import { processTree, runDir as runDirOf } from '../kit/run-dir.ts';
+import { socketPath } from '../kit/upstream.ts';
 import type { Kind } from './loadgen.ts';
 
 export type VariantName = 'kit' | 'kit-haproxy' | 'plain' | 'cluster' | 'raw-ws';
@@ -22,6 +23,8 @@ export interface Variant {
   pids(): number[];
   /** Per-node HTTP ports (the kit variants), for /metrics. */
   readonly nodePorts: number[];
+  /** The nodes' Unix sockets (the kit variants), the way in for nginx and HAProxy alike. */
+  readonly nodeSockets?: string[];
   stop(): Promise<void>;
 }
 
@@ -70,6 +73,7 @@ export async function startKitVariant(options: KitOptions = {}): Promise<Variant
     url: `http://127.0.0.1:${port}`,
     kind: 'socketio',
     nodePorts,
+    nodeSockets: nodePorts.map((p) => socketPath(runDirOf(runDir), p)),
     pids: () => processTree(parts.map((p) => pidOf(runDir, p))),
     async stop() {
       runScript('down', env);
@@ -89,7 +93,10 @@ export async function startHaproxyVariant(): Promise<Variant> {
     cfg,
     renderTemplate(template, {
       PORT: String(port),
-      SERVERS: kit.nodePorts.map((p, i) => `    server node${i + 1} 127.0.0.1:${p}`).join('\n'),
+      // Over the same Unix sockets nginx uses, so the proxies are compared on equal terms.
+      SERVERS: (kit.nodeSockets ?? [])
+        .map((path, i) => `    server node${i + 1} unix@${path}`)
+        .join('\n'),
     }),
   );
   const haproxy = spawn('/usr/sbin/haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
@@ -101,6 +108,7 @@ export async function startHaproxyVariant(): Promise<Variant> {
     url: `http://127.0.0.1:${port}`,
     kind: 'socketio',
     nodePorts: kit.nodePorts,
+    nodeSockets: kit.nodeSockets,
     // nginx is running but carries nothing here; it is left out of the accounting.
     pids: () => [
       ...processTree([haproxy.pid as number]),

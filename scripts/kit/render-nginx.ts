@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type KitConfig, ROOT } from '../../services/node/config.ts';
 import { type RunDir, writeAtomic } from './run-dir.ts';
+import { chooseUpstream } from './upstream.ts';
 
 const run = promisify(execFile);
 
@@ -52,6 +53,7 @@ export async function nginxVariables(
   dir: RunDir,
 ): Promise<Record<string, string>> {
   const rlimit = await openFilesLimit();
+  const upstream = chooseUpstream(config, dir);
   return {
     PORT: String(config.port),
     // Every proxied connection holds two descriptors in a worker, so under a 20,000 open-files
@@ -65,7 +67,11 @@ export async function nginxVariables(
     NGINX_DIR: dir.nginx,
     LOG_DIR: dir.logs,
     UPSTREAM_SERVERS: config.nodePorts
-      .map((port) => `        server 127.0.0.1:${port} max_fails=0;`)
+      .map((port) => {
+        const address =
+          upstream.kind === 'unix' ? `unix:${upstream.socket(port)}` : `127.0.0.1:${port}`;
+        return `        server ${address} max_fails=0;`;
+      })
       .join('\n'),
   };
 }

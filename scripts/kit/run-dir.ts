@@ -3,12 +3,14 @@
 // ports, so they never signal a process that merely listens on one of them.
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +21,8 @@ export interface RunDir {
   readonly pids: string;
   readonly nginx: string;
   readonly redis: string;
+  /** The nodes' Unix sockets, nginx's way in (NGINX_UPSTREAM). */
+  readonly sockets: string;
   readonly stateFile: string;
 }
 
@@ -29,14 +33,22 @@ export function runDir(root: string): RunDir {
     pids: join(root, 'pids'),
     nginx: join(root, 'nginx'),
     redis: join(root, 'redis'),
+    sockets: join(root, 'sockets'),
     stateFile: join(root, 'kit.json'),
   };
 }
 
 export function prepareRunDir(dir: RunDir): void {
+  // RUN_DIR (and any folder above it made here) may be passed through, not listed, by others.
+  mkdirSync(dir.root, { recursive: true, mode: 0o751 });
   for (const path of [dir.logs, dir.pids, join(dir.nginx, 'tmp'), dir.redis]) {
     mkdirSync(path, { recursive: true, mode: 0o750 });
   }
+  // nginx's workers (user nobody when the kit runs as root) connect to the nodes' sockets: they
+  // may pass through RUN_DIR and its sockets folder, but not list them or read anything else.
+  // (An existing RUN_DIR, made by an older kit or mkdtemp, gets the same.)
+  mkdirSync(dir.sockets, { recursive: true, mode: 0o711 });
+  for (const path of [dir.root, dir.sockets]) chmodSync(path, statSync(path).mode | 0o001);
 }
 
 /** A secret kept in RUN_DIR, if one was made. */

@@ -1,4 +1,6 @@
+import { chmodSync, rmSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import { createServer } from 'node:net';
 import { createAdapter } from '@socket.io/redis-adapter';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import fastifySocketIOModule, { type FastifySocketioOptions } from 'fastify-socket.io';
@@ -34,11 +36,35 @@ export interface RunningNode {
   startDraining(): void;
 }
 
+/**
+ * nginx's way in (scripts/kit/upstream.ts): the same HTTP server on a Unix socket, beside the
+ * port. Returns the function that starts listening, to be called once the port is ours: a socket
+ * file found then was left by a killed node and is safe to remove. Mode 0666: every local user
+ * may connect, as they may to the loopback port.
+ */
+function socketListener(app: FastifyInstance, path: string): () => Promise<void> {
+  const server = createServer((socket) => app.server.emit('connection', socket));
+  // Draining stops taking connections on both at once; closing unlinks the socket file.
+  app.addHook('preClose', (done) => {
+    if (server.listening) server.close();
+    done();
+  });
+  return async () => {
+    rmSync(path, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, resolve);
+    });
+    chmodSync(path, 0o666);
+  };
+}
+
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const app = Fastify({
     logger: { level: config.logLevel, base: { node: config.nodeId, pid: process.pid } },
-    // nginx on loopback is the only client of a node; its X-Forwarded-For names the user.
-    trustProxy: '127.0.0.1',
+    // nginx, on loopback or the Unix socket (no address), is the only client of a node; its
+    // X-Forwarded-For names the user.
+    trustProxy: (address: string | undefined) => address === undefined || address === '127.0.0.1',
     bodyLimit: 256 * 1024,
     return503OnClosing: true,
     // A string where a number is expected is a client error, not something to coerce.
@@ -106,7 +132,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const application = await loadApplication(config.appModule);
   await application({ io, app, redis: redis.data, nodeId: config.nodeId, log: app.log });
 
+  const listenOnSocket = config.socketPath && socketListener(app, config.socketPath);
   await app.listen({ host: '127.0.0.1', port: config.port });
+  if (listenOnSocket) await listenOnSocket();
   return {
     app,
     io,

@@ -1,7 +1,7 @@
 // The rendered nginx configuration passes `nginx -t` for any number of nodes, and the renderer
 // fills in only its own placeholders.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -11,6 +11,8 @@ import { loadKitConfig } from '../../services/node/config.ts';
 
 describe('nginx configuration', () => {
   const root = mkdtempSync(join(tmpdir(), 'kit-nginx-'));
+  // mkdtemp makes it 0700; nginx's workers (user nobody) must pass through to the sockets.
+  chmodSync(root, 0o711);
   after(() => rmSync(root, { recursive: true, force: true }));
 
   for (const count of [1, 4, 16]) {
@@ -23,7 +25,9 @@ describe('nginx configuration', () => {
       const dir = runDir(config.runDir);
       prepareRunDir(dir);
       const conf = readFileSync(await renderNginx(config, dir), 'utf8');
-      for (const port of ports) assert.match(conf, new RegExp(`server 127\\.0\\.0\\.1:${port} `));
+      // Under the temporary folder nginx's workers can reach RUN_DIR: one socket per node.
+      for (const port of ports)
+        assert.ok(conf.includes(`server unix:${dir.sockets}/node-${port}.sock max_fails=0;`));
       assert.match(conf, /ip_hash;/);
       assert.match(conf, /proxy_set_header Upgrade \$http_upgrade;/);
       assert.doesNotMatch(conf, /\$\{[A-Z]/, 'a placeholder was left in');
@@ -34,6 +38,19 @@ describe('nginx configuration', () => {
       assert.ok(readTimeout > 25 + 20, 'proxy_read_timeout must exceed pingInterval + pingTimeout');
     });
   }
+
+  it('proxies to the node ports with NGINX_UPSTREAM=tcp', async () => {
+    const config = loadKitConfig({
+      NODE_PORTS: '41100,41101',
+      RUN_DIR: join(root, 'tcp'),
+      NGINX_UPSTREAM: 'tcp',
+    });
+    const dir = runDir(config.runDir);
+    prepareRunDir(dir);
+    const conf = readFileSync(await renderNginx(config, dir), 'utf8');
+    assert.match(conf, /server 127\.0\.0\.1:41100 max_fails=0;\n\s+server 127\.0\.0\.1:41101 /);
+    assert.doesNotMatch(conf, /unix:/);
+  });
 
   it('leaves nginx variables alone and fills in the kit placeholders', () => {
     const out = renderTemplate('listen ${PORT}; set $a $http_upgrade; return 200 ${host};', {

@@ -1,0 +1,66 @@
+// How nginx reaches the nodes. Over a Unix socket per node a WebSocket message costs the node and
+// nginx about a quarter less CPU than over loopback TCP (measured in the room fan-out bench), so
+// that is the default wherever nginx's workers can open the sockets. The nodes listen on their
+// ports all the same: health checks, status.sh and direct access use those.
+import { statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ConfigError, type KitConfig } from '../../services/node/config.ts';
+import type { RunDir } from './run-dir.ts';
+
+export type Upstream =
+  | { readonly kind: 'unix'; socket(port: number): string }
+  | { readonly kind: 'tcp'; readonly why: string };
+
+/** Longest Unix socket path Linux takes (sun_path is 108 bytes with its terminating zero). */
+const MAX_SOCKET_PATH = 107;
+
+export function socketPath(dir: RunDir, port: number): string {
+  return join(dir.sockets, `node-${port}.sock`);
+}
+
+/**
+ * Why nginx's workers could not open a socket in `dir.sockets`, or undefined if they can. Run as
+ * root, nginx gives its workers to user nobody, who needs to pass through every directory above
+ * (a home directory of mode 0700 stops it); the kit's own RUN_DIR lets it (run-dir.ts). Not run
+ * as root, the workers are this user.
+ */
+export function unreachableWhy(
+  dir: RunDir,
+  ports: readonly number[],
+  uid = process.getuid?.(),
+): string | undefined {
+  const longest = Math.max(...ports.map((p) => socketPath(dir, p).length));
+  if (longest > MAX_SOCKET_PATH) {
+    return `socket paths under RUN_DIR would be ${longest} bytes, longer than Linux allows (${MAX_SOCKET_PATH})`;
+  }
+  if (uid !== 0) return undefined;
+  for (let path = dirname(dir.root); ; path = dirname(path)) {
+    let mode: number;
+    try {
+      mode = statSync(path).mode;
+    } catch {
+      mode = 0o755; // not there yet: the kit creates it, passable
+    }
+    if ((mode & 0o001) === 0) {
+      return `nginx's workers (user nobody) cannot pass through ${path} (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`;
+    }
+    if (path === dirname(path)) return undefined;
+  }
+}
+
+/** The way in for this configuration: NGINX_UPSTREAM=unix insists, auto falls back to TCP. */
+export function chooseUpstream(config: KitConfig, dir: RunDir): Upstream {
+  if (config.nginxUpstream === 'tcp') return { kind: 'tcp', why: 'NGINX_UPSTREAM=tcp' };
+  const why = unreachableWhy(dir, config.nodePorts);
+  if (why === undefined) return { kind: 'unix', socket: (port) => socketPath(dir, port) };
+  if (config.nginxUpstream === 'unix') {
+    throw new ConfigError('NGINX_UPSTREAM', 'unix', `${why}; move RUN_DIR or use tcp`);
+  }
+  return { kind: 'tcp', why };
+}
+
+export function describeUpstream(upstream: Upstream): string {
+  return upstream.kind === 'unix'
+    ? 'nginx reaches the nodes over Unix sockets in RUN_DIR/sockets'
+    : `nginx reaches the nodes over TCP (${upstream.why})`;
+}

@@ -1,0 +1,67 @@
+// nginx reaches the nodes over Unix sockets only where its workers can open them; `auto` falls
+// back to TCP and says why, `unix` refuses to start, naming the variable.
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { prepareRunDir, runDir } from '../../scripts/kit/run-dir.ts';
+import { chooseUpstream, unreachableWhy } from '../../scripts/kit/upstream.ts';
+import { ConfigError, loadKitConfig } from '../../services/node/config.ts';
+
+describe('the way from nginx to the nodes', () => {
+  const root = mkdtempSync(join(tmpdir(), 'kit-upstream-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const ports = [6001, 6002];
+
+  it('is a socket per node in RUN_DIR/sockets, passable but not listable by others', () => {
+    // mkdtemp makes a 0700 folder; the kit's own folders let nginx's workers through.
+    chmodSync(root, 0o711);
+    const config = loadKitConfig({ RUN_DIR: join(root, 'open', 'run') });
+    const dir = runDir(config.runDir);
+    prepareRunDir(dir);
+    const upstream = chooseUpstream(config, dir);
+    assert.equal(upstream.kind, 'unix');
+    assert.equal(
+      upstream.kind === 'unix' && upstream.socket(6001),
+      join(dir.sockets, 'node-6001.sock'),
+    );
+    assert.equal(unreachableWhy(dir, ports, 0), undefined);
+  });
+
+  it('falls back to TCP under a folder that user nobody cannot pass, saying which', () => {
+    const home = join(root, 'home');
+    mkdirSync(home, { mode: 0o700 });
+    chmodSync(home, 0o700);
+    const config = loadKitConfig({ RUN_DIR: join(home, 'app', '.run') });
+    const dir = runDir(config.runDir);
+    assert.match(unreachableWhy(dir, ports, 0) ?? '', /user nobody.*\/home \(mode 0700\)/);
+    // Not root: the workers run as this user, who can.
+    assert.equal(unreachableWhy(dir, ports, 1000), undefined);
+    if (process.getuid?.() === 0) {
+      const upstream = chooseUpstream(config, dir);
+      assert.equal(upstream.kind, 'tcp');
+      assert.match(upstream.kind === 'tcp' ? upstream.why : '', /\/home \(mode 0700\)/);
+      assert.throws(
+        () =>
+          chooseUpstream(loadKitConfig({ RUN_DIR: config.runDir, NGINX_UPSTREAM: 'unix' }), dir),
+        (e) =>
+          e instanceof ConfigError && e.variable === 'NGINX_UPSTREAM' && /0700/.test(e.message),
+      );
+    }
+  });
+
+  it('falls back to TCP when the socket paths would be too long for Linux', () => {
+    const dir = runDir(join(root, 'x'.repeat(90)));
+    assert.match(unreachableWhy(dir, ports, 1000) ?? '', /longer than Linux allows/);
+  });
+
+  it('is TCP when NGINX_UPSTREAM=tcp, and a bad value is refused by name', () => {
+    const config = loadKitConfig({ RUN_DIR: join(root, 'tcp'), NGINX_UPSTREAM: 'tcp' });
+    assert.equal(chooseUpstream(config, runDir(config.runDir)).kind, 'tcp');
+    assert.throws(
+      () => loadKitConfig({ NGINX_UPSTREAM: 'udp' }),
+      (e) => e instanceof ConfigError && e.variable === 'NGINX_UPSTREAM' && /"udp"/.test(e.message),
+    );
+  });
+});
