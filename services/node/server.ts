@@ -10,7 +10,12 @@ import { loadApplication } from './app-loader.ts';
 import type { NodeConfig } from './config.ts';
 import { registerEmitApi } from './emit-api.ts';
 import { registerHealthRoutes } from './health.ts';
-import { createMetrics, type NodeMetrics, registerMetricsRoute } from './metrics.ts';
+import {
+  countPacketsSent,
+  createMetrics,
+  type NodeMetrics,
+  registerMetricsRoute,
+} from './metrics.ts';
 import { originAllowed } from './origins.ts';
 import { connectRedis, type RedisClients } from './redis.ts';
 import { ADAPTER_KEY, SOCKET_OPTIONS } from './socket-options.ts';
@@ -109,15 +114,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   io.on('connection', (socket) => {
     socket.onAny(() => metrics.eventsReceived.inc());
   });
-  // Every Socket.IO packet written to a client, broadcasts included, counted at the engine.
-  io.engine.on(
-    'connection',
-    (client: { on(event: 'packetCreate', fn: (p: { type: string }) => void): void }) => {
-      client.on('packetCreate', (packet) => {
-        if (packet.type === 'message') metrics.eventsSent.inc();
-      });
-    },
-  );
+  countPacketsSent(io, metrics);
   io.of('/').adapter.on('error', (error: Error) => {
     metrics.adapterErrors.inc();
     app.log.warn({ err: error.message }, 'adapter error');
