@@ -20,7 +20,13 @@ import {
 } from './benchmarks/scenario-fanout.ts';
 import { httpThroughNginx } from './benchmarks/scenario-http.ts';
 import { hashDistribution } from './benchmarks/scenario-iphash.ts';
-import { startKitVariant, startVariant, type VariantName } from './benchmarks/variants.ts';
+import {
+  LABELS,
+  startKitVariant,
+  startVariant,
+  type Variant,
+  type VariantName,
+} from './benchmarks/variants.ts';
 import { ensureSystemPackages, NGINX, REDIS, type SystemPackage } from './kit/preflight.ts';
 import { fail } from './kit/report.ts';
 
@@ -56,6 +62,7 @@ const FANOUT: FanoutSettings = quick
       maxSteps: 6,
       refine: 1,
       rounds: 1,
+      fixedRounds: 1,
       payloadBytes: 100,
     }
   : {
@@ -66,7 +73,8 @@ const FANOUT: FanoutSettings = quick
       growth: 2,
       maxSteps: 10,
       refine: 4,
-      rounds: 3,
+      rounds: 5,
+      fixedRounds: 5,
       payloadBytes: 100,
     };
 const CONNECTIONS = quick ? 2_000 : 20_000;
@@ -103,15 +111,19 @@ function machine(): Record<string, string> {
   };
 }
 
-async function fanoutAll(): Promise<FanoutResult[]> {
+/** Every variant in turn; one that fails is reported as such and the others still run. */
+async function fanoutAll(): Promise<Pick<Results, 'fanout' | 'fanoutFailures'>> {
   const results: FanoutResult[] = [];
+  const failures: NonNullable<Results['fanoutFailures']> = [];
   let fixedRate: number | undefined;
   for (const name of VARIANTS) {
     say(`fan-out: starting ${name}`);
-    const variant = await startVariant(name);
-    const generators = await Generators.start(quick ? 2 : 3);
+    let variant: Variant | undefined;
+    let generators: Generators | undefined;
     try {
-      await connect(variant, generators, FANOUT);
+      variant = await startVariant(name);
+      generators = await Generators.start(quick ? 2 : 3);
+      await connect(variant, generators, FANOUT, say);
       const result = await searchCapacity(variant, generators, FANOUT, say);
       // The plain process runs first: half its capacity is the fixed load for everyone.
       fixedRate ??= Math.max(FANOUT.firstRate, Math.round(result.bestRate / 2));
@@ -121,12 +133,16 @@ async function fanoutAll(): Promise<FanoutResult[]> {
           `p99 ${result.fixed.p99.toFixed(1)} ms, ${result.fixed.cpuPerMillion.toFixed(1)} CPU s per million`,
       );
       results.push(result);
+    } catch (error) {
+      const message = (error as Error).message.split('\n')[0] as string;
+      say(`fan-out: ${name} failed, going on without it: ${message}`);
+      failures.push({ variant: name, label: LABELS[name], error: message });
     } finally {
-      await generators.stop();
-      await variant.stop();
+      await generators?.stop();
+      await variant?.stop().catch((error: Error) => say(`stopping ${name}: ${error.message}`));
     }
   }
-  return results;
+  return { fanout: results, fanoutFailures: failures };
 }
 
 async function main(): Promise<void> {
@@ -141,7 +157,7 @@ async function main(): Promise<void> {
     settings: { ...FANOUT, connections: CONNECTIONS, http: HTTP, hashClients: HASH_CLIENTS },
     fanout: [],
   };
-  if (only.includes('fanout')) partial.fanout = await fanoutAll();
+  if (only.includes('fanout')) Object.assign(partial, await fanoutAll());
   if (only.includes('connections')) {
     const kit = await startKitVariant();
     const generators = await Generators.start(quick ? 2 : 4);
@@ -185,6 +201,13 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\n${markdown(results)}\nwritten: scripts/benchmarks/results/${stem}.{json,md${results.fanout.length ? ',-fanout.svg' : ''}}\n`,
   );
+  const failed = results.fanoutFailures ?? [];
+  if (failed.length > 0) {
+    fail(
+      'bench',
+      `fan-out failed for ${failed.map((f) => `${f.variant} (${f.error})`).join(', ')}`,
+    );
+  }
 }
 
 try {

@@ -30,7 +30,14 @@ export type Command =
   | { type: 'close' };
 
 export type Reply =
-  | { type: 'opened'; opened: number; failed: number; ms: number; firstError?: string }
+  | {
+      type: 'opened';
+      opened: number;
+      failed: number;
+      retried?: number;
+      ms: number;
+      firstError?: string;
+    }
   | { type: 'ran'; sent: number; received: number; buckets: number[]; ms: number }
   | { type: 'closed' }
   | { type: 'error'; message: string };
@@ -50,12 +57,24 @@ interface Conn {
  * decoding it. A full socket.io-client decodes every packet and would make the generators the
  * bottleneck; this costs what the raw `ws` client costs, so every variant meets the same load.
  */
+/** A handshake still unanswered after this long is given up (and retried by openMany). */
+const OPEN_TIMEOUT_MS = 10_000;
+
+function giveUpLater(ws: WebSocket, reject: (error: Error) => void): () => void {
+  const timer = setTimeout(() => {
+    ws.terminate();
+    reject(new Error(`no handshake in ${OPEN_TIMEOUT_MS / 1000} s`));
+  }, OPEN_TIMEOUT_MS);
+  return () => clearTimeout(timer);
+}
+
 function openSocketIo(url: string, address: string, onMessage: (t: number) => void): Promise<Conn> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${url}/socket.io/?EIO=4&transport=websocket`, {
       localAddress: address,
       perMessageDeflate: false,
     });
+    const opened = giveUpLater(ws, reject);
     let joined: (() => void) | undefined;
     const conn: Conn = {
       join: (room) =>
@@ -83,6 +102,7 @@ function openSocketIo(url: string, address: string, onMessage: (t: number) => vo
       } else if (text.startsWith('430')) {
         joined?.();
       } else if (text.startsWith('40')) {
+        opened();
         resolve(conn);
       } else if (text.startsWith('44')) {
         reject(new Error(`connect refused: ${text.slice(2)}`));
@@ -96,6 +116,7 @@ function openSocketIo(url: string, address: string, onMessage: (t: number) => vo
 function openWs(url: string, address: string, onMessage: (t: number) => void): Promise<Conn> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { localAddress: address, perMessageDeflate: false });
+    const opened = giveUpLater(ws, reject);
     let joined: (() => void) | undefined;
     ws.on('message', (data) => {
       const text = data.toString();
@@ -104,7 +125,8 @@ function openWs(url: string, address: string, onMessage: (t: number) => void): P
       const at = text.indexOf('"t":');
       if (at >= 0) onMessage(Number.parseInt(text.slice(at + 4), 10));
     });
-    ws.once('open', () =>
+    ws.once('open', () => {
+      opened();
       resolve({
         join: (room) =>
           new Promise<void>((done) => {
@@ -113,8 +135,8 @@ function openWs(url: string, address: string, onMessage: (t: number) => void): P
           }),
         publish: (room, t, pad) => ws.send(JSON.stringify({ pub: room, t, pad })),
         close: () => ws.close(),
-      }),
-    );
+      });
+    });
     ws.once('error', reject);
   });
 }
@@ -136,24 +158,33 @@ async function openMany(
   concurrency: number,
   open: (address: string) => Promise<Conn>,
   addresses: string[],
-): Promise<{ conns: Conn[]; failed: number; firstError?: string }> {
+  attempts = 1,
+): Promise<{ conns: Conn[]; failed: number; retried: number; firstError?: string }> {
   const conns: Conn[] = [];
   let failed = 0;
+  let retried = 0;
   let firstError: string | undefined;
   let next = 0;
   const worker = async () => {
     while (next < count) {
       const i = next++;
-      try {
-        conns.push(await open(addresses[i % addresses.length] as string));
-      } catch (error) {
-        failed += 1;
-        firstError ??= (error as Error).message;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          conns.push(await open(addresses[i % addresses.length] as string));
+          break;
+        } catch (error) {
+          firstError ??= (error as Error).message;
+          if (attempt >= attempts) {
+            failed += 1;
+            break;
+          }
+          retried += 1;
+        }
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  return { conns, failed, firstError };
+  return { conns, failed, retried, firstError };
 }
 
 function opener(kind: Kind, url: string): (address: string) => Promise<Conn> {
@@ -168,8 +199,10 @@ async function handle(command: Command): Promise<Reply> {
       room = command.room;
       const began = Date.now();
       const open = opener(command.kind, command.url);
-      const subs = await openMany(command.subscribers, 50, open, command.addresses);
-      const pubs = await openMany(command.publishers, 10, open, command.addresses);
+      // The room's members must all be there: a connection that fails is tried twice more (seen:
+      // @socket.io/sticky now and then leaves a WebSocket handshake unanswered).
+      const subs = await openMany(command.subscribers, 50, open, command.addresses, 3);
+      const pubs = await openMany(command.publishers, 10, open, command.addresses, 3);
       subscribers.push(...subs.conns);
       publishers.push(...pubs.conns);
       // Joining: Socket.IO acknowledges, the raw server answers; both are awaited so the room is
@@ -179,6 +212,7 @@ async function handle(command: Command): Promise<Reply> {
         type: 'opened',
         opened: subs.conns.length + pubs.conns.length,
         failed: subs.failed + pubs.failed,
+        retried: subs.retried + pubs.retried,
         ms: Date.now() - began,
         firstError: subs.firstError ?? pubs.firstError,
       };

@@ -19,6 +19,8 @@ export interface Results {
   machine: Record<string, string>;
   settings: Record<string, unknown>;
   fanout: FanoutResult[];
+  /** Fan-out variants that could not be measured, and why; the others still are. */
+  fanoutFailures?: { variant: string; label: string; error: string }[];
   connections?: ConnectionsResult;
   http?: HttpResult;
   hashing?: Distribution[];
@@ -37,6 +39,16 @@ export function targets(r: Omit<Results, 'targets'>): Target[] {
   const kit = by('kit');
   const ratio = (other: string, goal: number) => {
     const o = by(other);
+    const failed = r.fanoutFailures?.find((f) => f.variant === other || f.variant === 'kit');
+    if (failed) {
+      out.push({
+        what: `kit room fan-out vs ${failed.variant === 'kit' ? other : failed.label}`,
+        goal: `≥ ${goal} ×`,
+        measured: `not measured: ${failed.variant} failed (${failed.error})`,
+        met: false,
+      });
+      return;
+    }
     if (!kit || !o) return;
     // A variant that never met the latency limit delivered 0 within it: any kit figure beats it.
     const value = o.best === 0 ? (kit.best > 0 ? Number.POSITIVE_INFINITY : 0) : kit.best / o.best;
@@ -93,7 +105,7 @@ export function markdown(r: Results): string {
   );
   lines.push(`Machine: ${Object.values(r.machine).join('; ')}.`, '');
   lines.push(
-    `**Room fan-out** (${r.fanout[0]?.subscribers ?? '?'} subscribers in one room, medians of ${r.settings.rounds} rounds; the load generators share the machine's cores):`,
+    `**Room fan-out** (${r.fanout[0]?.subscribers ?? '?'} subscribers in one room, medians of ${r.settings.rounds} rounds, ${r.settings.fixedRounds ?? r.settings.rounds} at the fixed load; the load generators share the machine's cores):`,
     '',
     '| variant | delivered msgs/s, p99 < 50 ms | per round | p50 / p99 at fixed load | server CPU s per million delivered | (generators) |',
     '| --- | ---: | --- | --- | ---: | ---: |',
@@ -106,6 +118,7 @@ export function markdown(r: Results): string {
       `| ${f.label} | ${n(f.best)} | ${f.bestPerRound.map((b) => n(b)).join(', ')} | ${fixed} | ${f.fixed ? n(f.fixed.cpuPerMillion, 1) : '–'} | ${f.fixed?.generatorCpuPerMillion !== undefined ? n(f.fixed.generatorCpuPerMillion, 1) : '–'} |`,
     );
   }
+  for (const f of r.fanoutFailures ?? []) lines.push(`| ${f.label} | failed: ${f.error} | | | | |`);
   if (r.connections) {
     const c = r.connections;
     lines.push(

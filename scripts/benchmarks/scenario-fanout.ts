@@ -16,6 +16,8 @@ export interface FanoutSettings {
   /** Bisections between the last good and the first bad rate. */
   refine: number;
   rounds: number;
+  /** Rounds at the fixed load, whose median p50/p99 and CPU are compared. */
+  fixedRounds: number;
   payloadBytes: number;
 }
 
@@ -66,6 +68,7 @@ export async function connect(
   variant: Variant,
   generators: Generators,
   settings: FanoutSettings,
+  say: Say = () => {},
 ): Promise<void> {
   const replies = await generators.each<Extract<Reply, { type: 'opened' }>>((g) => ({
     type: 'open',
@@ -77,6 +80,11 @@ export async function connect(
     room: 'bench',
   }));
   const failed = replies.reduce((a, r) => a + r.failed, 0);
+  const retried = replies.reduce((a, r) => a + (r.retried ?? 0), 0);
+  if (retried > 0)
+    say(
+      `${variant.name}: ${retried} connection(s) opened on a later try (${replies.find((r) => r.firstError)?.firstError})`,
+    );
   if (failed > 0)
     throw new Error(
       `${variant.name}: ${failed} connections failed (${replies.find((r) => r.firstError)?.firstError})`,
@@ -186,7 +194,7 @@ export async function fixedLoad(
   const cpuBefore = cpuSeconds(pids);
   const generatorsBefore = cpuSeconds(generators.pids);
   const runs: Step[] = [];
-  for (let i = 0; i < settings.rounds; i++)
+  for (let i = 0; i < settings.fixedRounds; i++)
     runs.push(await step(generators, subscribers, rate, settings));
   const cpu = cpuSeconds(pids) - cpuBefore;
   const generatorCpu = cpuSeconds(generators.pids) - generatorsBefore;
