@@ -1,5 +1,7 @@
 // ./scripts/down.sh: stop everything up.sh started, gracefully, through its pid files. Only
 // processes that still belong to this RUN_DIR are signalled. Safe to run any number of times.
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { sleep } from 'zx';
 import { configOrFail } from './kit/report.ts';
 import { alive, livePid, recordedParts, removePid, runDir } from './kit/run-dir.ts';
@@ -49,6 +51,10 @@ const leftovers = recordedParts(dir).sort((a, b) => Number(b === 'nginx') - Numb
 for (const part of leftovers) {
   const name = await stop(part, signals[part] ?? 'SIGTERM', part === 'redis' ? 15_000 : 12_000);
   if (name) stopped.push(name);
+}
+// Every node is gone: a socket file left by one that was killed is stale.
+for (const file of existsSync(dir.sockets) ? readdirSync(dir.sockets) : []) {
+  if (file.endsWith('.sock')) rmSync(join(dir.sockets, file), { force: true });
 }
 process.stdout.write(
   stopped.length > 0 ? `stopped: ${stopped.join(', ')}\n` : 'nothing was running\n',

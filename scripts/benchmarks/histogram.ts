@@ -1,6 +1,6 @@
-// Latencies in microseconds, in logarithmic buckets 2% wide: mergeable across processes, and a
-// percentile is read to within 2% whatever the range.
-const GROWTH = 1.02;
+// Latencies in microseconds, in logarithmic buckets 1% wide: mergeable across processes, and a
+// percentile is read to within 1% whatever the range (0.25 ms at 25 ms).
+const GROWTH = 1.01;
 const BUCKETS = Math.ceil(Math.log(60_000_000) / Math.log(GROWTH)) + 1;
 
 export class Histogram {

@@ -1,6 +1,8 @@
 // down.sh stops everything up.sh started, frees every port, and is safe to run again; it never
 // touches a process that merely listens on one of the kit's ports.
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { alive } from '../../scripts/kit/run-dir.ts';
 import { portFree, processesMentioning, script, startKit } from '../harness/kit.ts';
@@ -12,6 +14,12 @@ describe('down.sh', () => {
       (p) => kit.pid(p),
     );
     assert.ok(pids.every(alive));
+    const sockets = join(kit.runDir, 'sockets');
+    assert.deepEqual(
+      readdirSync(sockets).sort(),
+      kit.nodePorts.map((p) => `node-${p}.sock`).sort(),
+      'a Unix socket per node, for nginx',
+    );
 
     const down = await script('down', kit.env);
     assert.equal(down.code, 0, down.stderr);
@@ -24,6 +32,7 @@ describe('down.sh', () => {
     for (const port of [kit.port, kit.redisPort, ...kit.nodePorts]) {
       assert.ok(await portFree(port), `port ${port} is still held`);
     }
+    assert.deepEqual(readdirSync(sockets), [], 'a node socket file was left');
 
     const again = await script('down', kit.env);
     assert.equal(again.code, 0);
