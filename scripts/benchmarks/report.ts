@@ -98,6 +98,14 @@ export function targets(r: Omit<Results, 'targets'>): Target[] {
   return out;
 }
 
+const byProgram = (split: Record<string, number> | undefined) =>
+  split
+    ? Object.entries(split)
+        .sort((a, b) => b[1] - a[1])
+        .map(([name, seconds]) => `${name} ${n(seconds, 1)}`)
+        .join(', ')
+    : '–';
+
 export function markdown(r: Results): string {
   const lines: string[] = [];
   lines.push(
@@ -107,18 +115,19 @@ export function markdown(r: Results): string {
   lines.push(
     `**Room fan-out** (${r.fanout[0]?.subscribers ?? '?'} subscribers in one room, medians of ${r.settings.rounds} rounds, ${r.settings.fixedRounds ?? r.settings.rounds} at the fixed load; the load generators share the machine's cores):`,
     '',
-    '| variant | delivered msgs/s, p99 < 50 ms | per round | p50 / p99 at fixed load | server CPU s per million delivered | (generators) |',
-    '| --- | ---: | --- | --- | ---: | ---: |',
+    '| variant | delivered msgs/s, p99 < 50 ms | per round | p50 / p99 at fixed load | server CPU s per million delivered | by program | (generators) |',
+    '| --- | ---: | --- | --- | ---: | --- | ---: |',
   );
   for (const f of r.fanout) {
     const fixed = f.fixed
       ? `${n(f.fixed.p50, 1)} / ${n(f.fixed.p99, 1)} ms at ${n(f.fixed.rate)} pub/s`
       : '–';
     lines.push(
-      `| ${f.label} | ${n(f.best)} | ${f.bestPerRound.map((b) => n(b)).join(', ')} | ${fixed} | ${f.fixed ? n(f.fixed.cpuPerMillion, 1) : '–'} | ${f.fixed?.generatorCpuPerMillion !== undefined ? n(f.fixed.generatorCpuPerMillion, 1) : '–'} |`,
+      `| ${f.label} | ${n(f.best)} | ${f.bestPerRound.map((b) => n(b)).join(', ')} | ${fixed} | ${f.fixed ? n(f.fixed.cpuPerMillion, 1) : '–'} | ${byProgram(f.fixed?.cpuPerMillionByProcess)} | ${f.fixed?.generatorCpuPerMillion !== undefined ? n(f.fixed.generatorCpuPerMillion, 1) : '–'} |`,
     );
   }
-  for (const f of r.fanoutFailures ?? []) lines.push(`| ${f.label} | failed: ${f.error} | | | | |`);
+  for (const f of r.fanoutFailures ?? [])
+    lines.push(`| ${f.label} | failed: ${f.error} | | | | | |`);
   if (r.connections) {
     const c = r.connections;
     lines.push(

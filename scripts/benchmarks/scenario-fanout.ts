@@ -4,7 +4,7 @@
 import type { Generators } from './generators.ts';
 import { Histogram } from './histogram.ts';
 import type { Reply } from './loadgen.ts';
-import { cpuSeconds, type Variant } from './variants.ts';
+import { cpuSeconds, processName, type Variant } from './variants.ts';
 
 export interface FanoutSettings {
   subscribers: number;
@@ -47,6 +47,8 @@ export interface FanoutResult {
     p99: number;
     deliveredPerSec: number;
     cpuPerMillion: number;
+    /** The same by program (`nginx ×5`: master and workers, `node ×4`), where the CPU goes. */
+    cpuPerMillionByProcess?: Record<string, number>;
     /** What the load generators spent meanwhile, for scale: they share the cores. */
     generatorCpuPerMillion: number;
   };
@@ -196,6 +198,10 @@ export async function fixedLoad(
   const subscribers = Math.ceil(settings.subscribers / generators.size) * generators.size;
   const pids = variant.pids();
   const cpuBefore = cpuSeconds(pids);
+  const byName = new Map<string, number[]>();
+  for (const pid of pids)
+    byName.set(processName(pid), [...(byName.get(processName(pid)) ?? []), pid]);
+  const namedBefore = new Map([...byName].map(([name, group]) => [name, cpuSeconds(group)]));
   const generatorsBefore = cpuSeconds(generators.pids);
   const runs: Step[] = [];
   for (let i = 0; i < settings.fixedRounds; i++)
@@ -203,12 +209,20 @@ export async function fixedLoad(
   const cpu = cpuSeconds(pids) - cpuBefore;
   const generatorCpu = cpuSeconds(generators.pids) - generatorsBefore;
   const received = runs.reduce((a, s) => a + s.received, 0);
+  const perMillion = (seconds: number) =>
+    received === 0 ? Number.NaN : (seconds / received) * 1_000_000;
   return {
     rate,
     p50: median(runs.map((s) => s.p50)),
     p99: median(runs.map((s) => s.p99)),
     deliveredPerSec: median(runs.map((s) => s.deliveredPerSec)),
-    cpuPerMillion: received === 0 ? Number.NaN : (cpu / received) * 1_000_000,
-    generatorCpuPerMillion: received === 0 ? Number.NaN : (generatorCpu / received) * 1_000_000,
+    cpuPerMillion: perMillion(cpu),
+    cpuPerMillionByProcess: Object.fromEntries(
+      [...byName].map(([name, group]) => [
+        `${name} ×${group.length}`,
+        perMillion(cpuSeconds(group) - (namedBefore.get(name) ?? 0)),
+      ]),
+    ),
+    generatorCpuPerMillion: perMillion(generatorCpu),
   };
 }

@@ -122,12 +122,17 @@ export async function startHaproxyVariant(): Promise<Variant> {
   };
 }
 
-function isNginx(pid: number): boolean {
+/** The program a process runs (`node`, `nginx`, `redis-server`, `haproxy`), from /proc. */
+export function processName(pid: number): string {
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'nginx';
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
   } catch {
-    return false;
+    return '?';
   }
+}
+
+function isNginx(pid: number): boolean {
+  return processName(pid) === 'nginx';
 }
 
 async function waitHttp(url: string, timeoutMs = 30_000): Promise<void> {
