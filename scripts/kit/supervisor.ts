@@ -12,7 +12,7 @@ import { ownRedisUrl, REDIS_BIN, writeRedisConf } from './redis-server.ts';
 import { NGINX_BIN, nginxArgs, renderNginx } from './render-nginx.ts';
 import { shortPath } from './report.ts';
 import { prepareRunDir, type RunDir, removePid, secret, writePid, writeState } from './run-dir.ts';
-import { chooseUpstream } from './upstream.ts';
+import { nodeSocket } from './upstream.ts';
 
 export interface PartSpec {
   readonly name: string;
@@ -256,7 +256,6 @@ function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv): KitPa
   const emitToken = config.emitToken ?? secret(join(dir.root, 'emit-token'));
   const adminPassword = config.adminPassword ?? secret(join(dir.root, 'admin-password'));
   const adminHash = bcrypt.hashSync(adminPassword, 10);
-  const upstream = chooseUpstream(config, dir);
 
   const spec = (place: PartPlace): PartSpec => {
     switch (place.kind) {
@@ -272,6 +271,7 @@ function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv): KitPa
         };
       case 'node': {
         const port = Number(place.address.split(':')[1]);
+        const socket = nodeSocket(dir, port);
         return {
           ...place,
           command: process.execPath,
@@ -282,7 +282,7 @@ function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv): KitPa
             LOG_LEVEL: config.logLevel,
             KIT_NODE_ID: place.name,
             KIT_NODE_PORT: String(port),
-            ...(upstream.kind === 'unix' ? { KIT_NODE_SOCKET: upstream.socket(port) } : {}),
+            ...(socket ? { KIT_NODE_SOCKET: socket } : {}),
             KIT_REDIS_URL: redisUrl,
             KIT_EMIT_TOKEN: emitToken,
             KIT_ADMIN_PASSWORD_HASH: adminHash,

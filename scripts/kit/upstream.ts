@@ -19,6 +19,16 @@ export function socketPath(dir: RunDir, port: number): string {
 }
 
 /**
+ * The socket a node serves besides its port: always, where Linux takes the path, whatever
+ * NGINX_UPSTREAM says, so that reload.sh may switch nginx between TCP and sockets under running
+ * nodes.
+ */
+export function nodeSocket(dir: RunDir, port: number): string | undefined {
+  const path = socketPath(dir, port);
+  return path.length <= MAX_SOCKET_PATH ? path : undefined;
+}
+
+/**
  * Why nginx's workers could not open a socket in `dir.sockets`, or undefined if they can. Run as
  * root, nginx gives its workers to user nobody, who needs to pass through every directory above
  * (a home directory of mode 0700 stops it); the kit's own RUN_DIR lets it (run-dir.ts). Not run

@@ -1,0 +1,44 @@
+// The nodes serve their Unix sockets whatever NGINX_UPSTREAM says, so reload.sh can move nginx
+// from TCP to the sockets (and back) under running nodes without a failed request.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Kit, script, startKit } from '../harness/kit.ts';
+
+describe('switching how nginx reaches the nodes', () => {
+  let kit: Kit;
+  before(async () => {
+    kit = await startKit({ nodes: 2, env: { NGINX_UPSTREAM: 'tcp' } });
+  });
+  after(async () => kit?.stop());
+
+  const conf = () => readFileSync(join(kit.runDir, 'nginx', 'nginx.conf'), 'utf8');
+  const allServed = async () => {
+    for (let i = 0; i < 20; i++) {
+      const health = await fetch(`${kit.url}/healthz`);
+      assert.equal(health.status, 200);
+      await health.arrayBuffer();
+      const handshake = await fetch(`${kit.url}/socket.io/?EIO=4&transport=polling`);
+      assert.equal(handshake.status, 200);
+      assert.match(await handshake.text(), /"sid"/);
+    }
+  };
+
+  it('serves over TCP with NGINX_UPSTREAM=tcp', async () => {
+    assert.match(conf(), new RegExp(`server 127\\.0\\.0\\.1:${kit.nodePorts[0]} `));
+    assert.doesNotMatch(conf(), /server unix:/);
+    await allServed();
+  });
+
+  it('moves to the sockets on reload.sh with NGINX_UPSTREAM=unix, and back', async () => {
+    const toUnix = await script('reload', { ...kit.env, NGINX_UPSTREAM: 'unix' });
+    assert.equal(toUnix.code, 0, toUnix.stderr);
+    assert.ok(conf().includes(`server unix:${kit.runDir}/sockets/node-${kit.nodePorts[0]}.sock`));
+    await allServed();
+    const toTcp = await script('reload', kit.env);
+    assert.equal(toTcp.code, 0, toTcp.stderr);
+    assert.doesNotMatch(conf(), /server unix:/);
+    await allServed();
+  });
+});
