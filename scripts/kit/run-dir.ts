@@ -48,7 +48,10 @@ export function prepareRunDir(dir: RunDir): void {
   // may pass through RUN_DIR and its sockets folder, but not list them or read anything else.
   // (An existing RUN_DIR, made by an older kit or mkdtemp, gets the same.)
   mkdirSync(dir.sockets, { recursive: true, mode: 0o711 });
-  for (const path of [dir.root, dir.sockets]) chmodSync(path, statSync(path).mode | 0o001);
+  // Only root's nginx hands its workers to another user; otherwise modes stay as they are.
+  if (process.getuid?.() === 0) {
+    for (const path of [dir.root, dir.sockets]) chmodSync(path, statSync(path).mode | 0o001);
+  }
 }
 
 /** A secret kept in RUN_DIR, if one was made. */

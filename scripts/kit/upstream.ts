@@ -2,7 +2,7 @@
 // nginx about a quarter less CPU than over loopback TCP (measured in the room fan-out bench), so
 // that is the default wherever nginx's workers can open the sockets. The nodes listen on their
 // ports all the same: health checks, status.sh and direct access use those.
-import { statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, type KitConfig } from '../../services/node/config.ts';
 import type { RunDir } from './run-dir.ts';
@@ -44,13 +44,13 @@ export function unreachableWhy(
     return `socket paths under RUN_DIR would be ${longest} bytes, longer than Linux allows (${MAX_SOCKET_PATH})`;
   }
   if (uid !== 0) return undefined;
-  for (let path = dirname(dir.root); ; path = dirname(path)) {
-    let mode: number;
-    try {
-      mode = statSync(path).mode;
-    } catch {
-      mode = 0o755; // not there yet: the kit creates it, passable
-    }
+  // Through symbolic links to where the folders really are: their modes are the ones that count.
+  let existing = dir.root;
+  while (!existsSync(existing)) existing = dirname(existing);
+  const real = realpathSync(existing);
+  // RUN_DIR itself is the kit's (run-dir.ts opens it); a folder still to be made is made passable.
+  for (let path = existing === dir.root ? dirname(real) : real; ; path = dirname(path)) {
+    const mode = statSync(path).mode;
     if ((mode & 0o001) === 0) {
       return `nginx's workers (user nobody) cannot pass through ${path} (mode ${(mode & 0o777).toString(8).padStart(4, '0')})`;
     }

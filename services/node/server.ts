@@ -49,17 +49,28 @@ export interface RunningNode {
  */
 function socketListener(app: FastifyInstance, path: string): () => Promise<void> {
   const server = createServer((socket) => app.server.emit('connection', socket));
+  let closed = Promise.resolve();
   // Draining stops taking connections on both at once; closing unlinks the socket file.
   app.addHook('preClose', (done) => {
-    if (server.listening) server.close();
+    if (server.listening) closed = new Promise((resolve) => server.close(() => resolve()));
     done();
+  });
+  // The port's server waits for its connections to end before the node exits; so does this one
+  // (idle keep-alive connections from nginx are closed; requests in flight finish).
+  app.addHook('onClose', async () => {
+    app.server.closeIdleConnections();
+    await closed;
   });
   return async () => {
     rmSync(path, { force: true });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, resolve);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
+    server.on('error', (error) => app.log.error({ err: error }, 'socket listener error'));
     chmodSync(path, 0o666);
   };
 }

@@ -1,7 +1,7 @@
 // nginx reaches the nodes over Unix sockets only where its workers can open them; `auto` falls
 // back to TCP and says why, `unix` refuses to start, naming the variable.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -49,6 +49,15 @@ describe('the way from nginx to the nodes', () => {
           e instanceof ConfigError && e.variable === 'NGINX_UPSTREAM' && /0700/.test(e.message),
       );
     }
+  });
+
+  it('judges a RUN_DIR reached through a symbolic link by where it really is', () => {
+    const hidden = join(root, 'hidden');
+    mkdirSync(join(hidden, 'run'), { recursive: true });
+    chmodSync(hidden, 0o700);
+    symlinkSync(join(hidden, 'run'), join(root, 'link'));
+    const why = unreachableWhy(runDir(join(root, 'link')), ports, 0);
+    assert.match(why ?? '', /hidden \(mode 0700\)/);
   });
 
   it('falls back to TCP when the socket paths would be too long for Linux', () => {
