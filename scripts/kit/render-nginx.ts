@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type KitConfig, ROOT } from '../../services/node/config.ts';
 import { type RunDir, writeAtomic } from './run-dir.ts';
-import { chooseUpstream } from './upstream.ts';
+import { chooseUpstream, socketPath } from './upstream.ts';
 
 const run = promisify(execFile);
 
@@ -69,7 +69,7 @@ export async function nginxVariables(
     UPSTREAM_SERVERS: config.nodePorts
       .map((port) => {
         const address =
-          upstream.kind === 'unix' ? `unix:${upstream.socket(port)}` : `127.0.0.1:${port}`;
+          upstream.kind === 'unix' ? `unix:${socketPath(dir, port)}` : `127.0.0.1:${port}`;
         return `        server ${address} max_fails=0;`;
       })
       .join('\n'),

@@ -7,9 +7,8 @@ import { dirname, join } from 'node:path';
 import { ConfigError, type KitConfig } from '../../services/node/config.ts';
 import type { RunDir } from './run-dir.ts';
 
-export type Upstream =
-  | { readonly kind: 'unix'; socket(port: number): string }
-  | { readonly kind: 'tcp'; readonly why: string };
+/** Unix: each node at `socketPath(dir, port)`; TCP: each at its port, and why not Unix. */
+export type Upstream = { readonly kind: 'unix' } | { readonly kind: 'tcp'; readonly why: string };
 
 /** Longest Unix socket path Linux takes (sun_path is 108 bytes with its terminating zero). */
 const MAX_SOCKET_PATH = 107;
@@ -39,9 +38,9 @@ export function unreachableWhy(
   ports: readonly number[],
   uid = process.getuid?.(),
 ): string | undefined {
-  const longest = Math.max(...ports.map((p) => socketPath(dir, p).length));
-  if (longest > MAX_SOCKET_PATH) {
-    return `socket paths under RUN_DIR would be ${longest} bytes, longer than Linux allows (${MAX_SOCKET_PATH})`;
+  const tooLong = ports.find((p) => nodeSocket(dir, p) === undefined);
+  if (tooLong !== undefined) {
+    return `socket paths under RUN_DIR would be ${socketPath(dir, tooLong).length} bytes, longer than Linux allows (${MAX_SOCKET_PATH})`;
   }
   if (uid !== 0) return undefined;
   // Through symbolic links to where the folders really are: their modes are the ones that count.
@@ -62,7 +61,7 @@ export function unreachableWhy(
 export function chooseUpstream(config: KitConfig, dir: RunDir): Upstream {
   if (config.nginxUpstream === 'tcp') return { kind: 'tcp', why: 'NGINX_UPSTREAM=tcp' };
   const why = unreachableWhy(dir, config.nodePorts);
-  if (why === undefined) return { kind: 'unix', socket: (port) => socketPath(dir, port) };
+  if (why === undefined) return { kind: 'unix' };
   if (config.nginxUpstream === 'unix') {
     throw new ConfigError('NGINX_UPSTREAM', 'unix', `${why}; move RUN_DIR or use tcp`);
   }

@@ -123,7 +123,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   });
   const io = app.io;
   io.on('connection', (socket) => {
-    socket.onAny(() => metrics.eventsReceived.inc());
+    socket.onAny(() => {
+      metrics.eventsReceived.count += 1;
+    });
   });
   countPacketsSent(io, metrics);
   io.of('/').adapter.on('error', (error: Error) => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { prepareRunDir, runDir } from '../../scripts/kit/run-dir.ts';
-import { chooseUpstream, unreachableWhy } from '../../scripts/kit/upstream.ts';
+import { chooseUpstream, nodeSocket, unreachableWhy } from '../../scripts/kit/upstream.ts';
 import { ConfigError, loadKitConfig } from '../../services/node/config.ts';
 
 describe('the way from nginx to the nodes', () => {
@@ -22,10 +22,7 @@ describe('the way from nginx to the nodes', () => {
     prepareRunDir(dir);
     const upstream = chooseUpstream(config, dir);
     assert.equal(upstream.kind, 'unix');
-    assert.equal(
-      upstream.kind === 'unix' && upstream.socket(6001),
-      join(dir.sockets, 'node-6001.sock'),
-    );
+    assert.equal(nodeSocket(dir, 6001), join(dir.sockets, 'node-6001.sock'));
     assert.equal(unreachableWhy(dir, ports, 0), undefined);
   });
 
