@@ -105,9 +105,9 @@ function machine(): Record<string, string> {
     memory: `${(totalmem() / 2 ** 30).toFixed(0)} GiB (${(freemem() / 2 ** 30).toFixed(0)} GiB free at start)`,
     kernel: `Linux ${release()}`,
     node: process.version,
-    nginx: version('/usr/sbin/nginx', ['-v']),
-    redis: version('/usr/bin/redis-server', ['--version']),
-    haproxy: version('/usr/sbin/haproxy', ['-v']),
+    nginx: version(NGINX.binary, ['-v']),
+    redis: version(REDIS.binary, ['--version']),
+    haproxy: version(HAPROXY.binary, ['-v']),
   };
 }
 

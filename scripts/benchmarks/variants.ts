@@ -49,11 +49,7 @@ function pidOf(runDir: string, part: string): number {
   return Number(readFileSync(join(runDir, 'pids', `${part}.pid`), 'utf8').split(' ')[0]);
 }
 
-export interface KitOptions {
-  nginxWorkers?: number | 'auto';
-}
-
-export async function startKitVariant(options: KitOptions = {}): Promise<Variant> {
+export async function startKitVariant(): Promise<Variant> {
   const [port, redisPort, ...nodePorts] = (await freePorts(6)) as [number, number, ...number[]];
   const runDir = mkdtempSync(join(tmpdir(), 'kit-bench-'));
   const env = {
@@ -63,7 +59,9 @@ export async function startKitVariant(options: KitOptions = {}): Promise<Variant
     RUN_DIR: runDir,
     LOG_LEVEL: 'warn',
     APP_MODULE: 'scripts/benchmarks/fanout.ts',
-    NGINX_WORKERS: String(options.nginxWorkers ?? 'auto'),
+    // The kit's defaults, whatever an operator's environment says.
+    NGINX_WORKERS: 'auto',
+    NGINX_UPSTREAM: 'auto',
   };
   runScript('up', env, ['--detach']);
   const parts = ['redis', 'nginx', ...nodePorts.map((p) => `node-${p}`)];
@@ -167,13 +165,9 @@ async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
-async function startForked(
-  name: 'plain' | 'cluster' | 'raw-ws',
-  file: string,
-  args: string[] = [],
-): Promise<Variant> {
+async function startForked(name: 'plain' | 'cluster' | 'raw-ws', file: string): Promise<Variant> {
   const [port] = (await freePorts(1)) as [number];
-  const child = await forkServer(file, [String(port), ...args]);
+  const child = await forkServer(file, [String(port)]);
   return {
     name,
     label: LABELS[name],

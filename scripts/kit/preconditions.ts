@@ -74,7 +74,7 @@ export async function checkAppModule(config: KitConfig): Promise<void> {
   const loader = pathToFileURL(join(ROOT, 'services/node/app-loader.ts')).href;
   const probe = `const { loadApplication } = await import(${JSON.stringify(loader)});
 try { await loadApplication(${JSON.stringify(config.appModule)}); }
-catch (error) { console.error('KIT_PROBE ' + error.message.split(': ').slice(1).join(': ')); process.exit(2); }`;
+catch (error) { console.error('KIT_PROBE ' + (error.reason ?? error.message)); process.exit(2); }`;
   try {
     await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], {
       cwd: ROOT,

@@ -40,11 +40,15 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
     try {
       let session: Session | undefined;
       if (typeof auth.sessionID === 'string' && auth.sessionID.length <= check.LIMITS.id) {
-        session = await store.findSession(auth.sessionID);
+        // One round trip: the rooms are read alongside the session (and dropped if it is gone).
+        const [found, rooms] = await Promise.all([
+          store.findSession(auth.sessionID),
+          store.sessionRooms(auth.sessionID),
+        ]);
+        session = found;
+        socket.data.rooms = rooms;
       }
-      if (session) {
-        socket.data.rooms = await store.sessionRooms(session.sessionID);
-      } else {
+      if (!session) {
         const name = check.username(auth.username);
         if (!name.ok) return next(new Error('invalid username'));
         session = store.newSession(name.value);

@@ -92,6 +92,8 @@ export class ChatStore {
       })
       .expire(key.user(session.userID), TTL_SECONDS)
       .zAdd(key.users, { score: Date.now(), value: session.userID })
+      // The rooms live as long as the session they belong to (an empty set has no key: no-op).
+      .expire(key.sessionRooms(session.sessionID), TTL_SECONDS)
       .exec();
   }
 

@@ -16,6 +16,13 @@ export type Application = (context: AppContext) => void | Promise<void>;
 
 export class AppModuleError extends Error {
   readonly code = 'KIT_ERR_APP_MODULE';
+  constructor(
+    path: string,
+    /** What is wrong, without the path: up.sh's check names APP_MODULE itself. */
+    readonly reason: string,
+  ) {
+    super(`APP_MODULE="${path}" ${reason}`);
+  }
 }
 
 export async function loadApplication(path: string): Promise<Application> {
@@ -23,7 +30,7 @@ export async function loadApplication(path: string): Promise<Application> {
   try {
     mod = await import(pathToFileURL(path).href);
   } catch (error) {
-    throw new AppModuleError(`APP_MODULE="${path}" failed to load: ${(error as Error).message}`);
+    throw new AppModuleError(path, `failed to load: ${(error as Error).message}`);
   }
   // A .ts file outside a `"type": "module"` package loads as CommonJS, where the default export
   // arrives one level down.
@@ -32,9 +39,7 @@ export async function loadApplication(path: string): Promise<Application> {
       ? (mod.default as { default: unknown }).default
       : mod.default;
   if (typeof candidate !== 'function') {
-    throw new AppModuleError(
-      `APP_MODULE="${path}" has no default export function (got ${typeof candidate})`,
-    );
+    throw new AppModuleError(path, `has no default export function (got ${typeof candidate})`);
   }
   return candidate as Application;
 }
