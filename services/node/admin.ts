@@ -1,10 +1,14 @@
-// The Socket.IO Admin UI's server side, on the `/admin` namespace behind basic authentication
-// (user `admin`, the password from ADMIN_PASSWORD or RUN_DIR/admin-password). Point the Admin
-// UI (https://admin.socket.io, or a self-hosted copy) at the kit's URL, path /admin, and add its
-// origin to ALLOWED_ORIGINS.
+// The Socket.IO Admin UI's server side, on the `/admin` namespace, only when ADMIN_PASSWORD is
+// set (user `admin`). Point the Admin UI (https://admin.socket.io, or a self-hosted copy) at the
+// kit's URL, path /admin, and add its origin to ALLOWED_ORIGINS.
+import { randomBytes } from 'node:crypto';
 import { InMemoryStore, instrument } from '@socket.io/admin-ui';
-import type { Server } from 'socket.io';
+import type { Server, Socket } from 'socket.io';
+import { passwordChecker } from './admin-auth.ts';
 import type { Redis } from './redis.ts';
+
+/** Failed logins one Engine.IO connection may make before it is closed. */
+const FAILURES_PER_CONNECTION = 3;
 
 /** Admin sessions shared by all nodes. The package's RedisStore expects a callback-style client
  * (ioredis, node-redis 3), and its abstract Store is not exported, hence InMemoryStore as base. */
@@ -14,6 +18,7 @@ class NodeRedisStore extends InMemoryStore {
   }
 
   override async doesSessionExist(sessionId: string): Promise<boolean> {
+    if (typeof sessionId !== 'string' || !/^[0-9a-f]{16,64}$/.test(sessionId)) return false;
     return (await this.redis.exists(`kit-admin#${sessionId}`)) === 1;
   }
 
@@ -78,18 +83,50 @@ export class TallyingEventBuffer implements EventBuffer {
   }
 }
 
+/**
+ * The login, in front of admin-ui (whose own is switched off): a saved session id, or user
+ * `admin` with the password. Every path ends in `next()`, so no socket is left half-connected,
+ * and a connection that keeps guessing is closed.
+ */
+function authenticate(store: NodeRedisStore, passwordHash: string) {
+  const passwordMatches = passwordChecker(passwordHash);
+  const failures = new WeakMap<object, number>();
+  return async (socket: Socket, next: (error?: Error) => void) => {
+    const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    try {
+      if (typeof auth.sessionId === 'string' && (await store.doesSessionExist(auth.sessionId))) {
+        return next();
+      }
+    } catch {
+      return next(new Error('storage unavailable'));
+    }
+    if (auth.username === 'admin' && passwordMatches(auth.password)) {
+      const sessionId = randomBytes(16).toString('hex');
+      store.saveSession(sessionId);
+      socket.emit('session', sessionId);
+      return next();
+    }
+    const failed = (failures.get(socket.conn) ?? 0) + 1;
+    failures.set(socket.conn, failed);
+    next(new Error('invalid credentials'));
+    if (failed >= FAILURES_PER_CONNECTION) socket.conn.close();
+  };
+}
+
 export function instrumentAdmin(
   io: Server,
   redis: Redis,
   nodeId: string,
   passwordHash: string,
 ): void {
+  const store = new NodeRedisStore(redis);
+  io.of('/admin').use(authenticate(store, passwordHash));
   instrument(io, {
     namespaceName: '/admin',
-    auth: { type: 'basic', username: 'admin', password: passwordHash },
+    auth: false,
     mode: 'production',
     serverId: nodeId,
-    store: new NodeRedisStore(redis),
+    store,
   });
   const instrumented = io as unknown as { _eventBuffer?: EventBuffer };
   if (typeof instrumented._eventBuffer?.getValuesAndClear === 'function') {

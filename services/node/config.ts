@@ -54,11 +54,11 @@ export const OPTIONS = {
   },
   ADMIN_PASSWORD: {
     default: undefined,
-    doc: 'password of user `admin` for the Socket.IO Admin UI (namespace `/admin`); generated into `RUN_DIR/admin-password` when unset',
+    doc: 'password (12 characters or more) of user `admin` for the Socket.IO Admin UI (namespace `/admin`); unset: the Admin UI is off',
   },
   ALLOWED_ORIGINS: {
     default: undefined,
-    doc: 'comma-separated browser origins allowed to connect (checked on WebSocket upgrades too); unset allows same-host origins only',
+    doc: 'comma-separated browser origins allowed to connect (checked on WebSocket upgrades too); unset allows pages the kit served itself when it is reached by IP address or `localhost` (a DNS name must be listed: DNS rebinding)',
   },
   NGINX_WORKERS: {
     default: 'auto',
@@ -67,6 +67,10 @@ export const OPTIONS = {
   NGINX_UPSTREAM: {
     default: 'auto',
     doc: "how nginx reaches the nodes: `unix` (a socket per node in `RUN_DIR/sockets`; about a quarter less CPU per WebSocket message than loopback TCP), `tcp` (the nodes' ports), or `auto` (`unix` when nginx's workers can reach `RUN_DIR`, else `tcp`, saying why)",
+  },
+  REDIS_MAXMEMORY: {
+    default: '512mb',
+    doc: "memory limit of the kit's own redis-server (`maxmemory`, with `noeviction`: when full, writes are refused and chat actions answer `storage full`, nothing stored is dropped)",
   },
   LOG_LEVEL: {
     default: 'info',
@@ -82,6 +86,8 @@ export interface KitConfig {
   readonly nodePorts: readonly number[];
   readonly redisUrl: string | undefined;
   readonly redisPort: number;
+  /** maxmemory of the kit's own Redis, as redis.conf takes it (`512mb`). */
+  readonly redisMaxmemory: string;
   readonly runDir: string;
   readonly appModule: string;
   readonly emitToken: string | undefined;
@@ -101,8 +107,8 @@ export interface NodeConfig {
   readonly redisUrl: string;
   readonly appModule: string;
   readonly emitToken: string;
-  /** bcrypt hash of the Admin UI password. */
-  readonly adminPasswordHash: string;
+  /** Salted SHA-256 of the Admin UI password (admin-auth.ts); unset: the Admin UI is off. */
+  readonly adminPasswordHash: string | undefined;
   readonly allowedOrigins: readonly string[] | undefined;
   readonly logLevel: string;
 }
@@ -156,6 +162,11 @@ function parseOrigins(raw: string | undefined): readonly string[] | undefined {
   return Object.freeze(origins);
 }
 
+/** A secret copied from an example, or one a person typed as a pattern (`aaaaaaaaaaaaaaaa`). */
+function isPlaceholder(secret: string): boolean {
+  return /change-?me|example|placeholder|secret|password/i.test(secret) || new Set(secret).size < 8;
+}
+
 function parseLogLevel(raw: string): string {
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
   if (!levels.includes(raw))
@@ -185,7 +196,17 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
     throw new ConfigError('REDIS_PORT', String(redisPort), 'collides with PORT or NODE_PORTS');
   }
 
-  const runDir = resolve(root, value(env, 'RUN_DIR') as string);
+  const rawRunDir = value(env, 'RUN_DIR') as string;
+  // RUN_DIR is written into nginx.conf and redis.conf: a character either would read as syntax
+  // (space, quote, semicolon, brace, `$`, `#`, a control character) could inject directives.
+  if (!/^[\w./+@%=,:-]+$/.test(rawRunDir)) {
+    throw new ConfigError(
+      'RUN_DIR',
+      rawRunDir,
+      'may hold letters, digits and _ . / + @ % = , : - only (it is written into nginx.conf and redis.conf)',
+    );
+  }
+  const runDir = resolve(root, rawRunDir);
   const rawApp = value(env, 'APP_MODULE') as string;
   const appModule = isAbsolute(rawApp) ? rawApp : resolve(root, rawApp);
   if (!existsSync(appModule))
@@ -195,10 +216,38 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
   if (emitToken !== undefined && emitToken.length < 16) {
     throw new ConfigError('EMIT_TOKEN', '(hidden)', 'must be at least 16 characters');
   }
+  if (emitToken !== undefined && isPlaceholder(emitToken)) {
+    throw new ConfigError(
+      'EMIT_TOKEN',
+      '(hidden)',
+      'is the example placeholder or has fewer than 8 different characters; use a random string (openssl rand -hex 24) or leave it unset to have one generated',
+    );
+  }
 
   const adminPassword = value(env, 'ADMIN_PASSWORD');
   if (adminPassword !== undefined && adminPassword.length < 12) {
     throw new ConfigError('ADMIN_PASSWORD', '(hidden)', 'must be at least 12 characters');
+  }
+  if (adminPassword !== undefined && isPlaceholder(adminPassword)) {
+    throw new ConfigError(
+      'ADMIN_PASSWORD',
+      '(hidden)',
+      'is an example placeholder or has fewer than 8 different characters',
+    );
+  }
+
+  const redisMaxmemory = (value(env, 'REDIS_MAXMEMORY') as string).toLowerCase();
+  const memory = /^(\d+)(kb|mb|gb)?$/.exec(redisMaxmemory);
+  const units = { kb: 2 ** 10, mb: 2 ** 20, gb: 2 ** 30 } as const;
+  if (
+    !memory ||
+    Number(memory[1]) * (memory[2] ? units[memory[2] as keyof typeof units] : 1) < 2 ** 23
+  ) {
+    throw new ConfigError(
+      'REDIS_MAXMEMORY',
+      redisMaxmemory,
+      'expected a size of at least 8mb, like 512mb or 2gb',
+    );
   }
 
   const rawWorkers = value(env, 'NGINX_WORKERS') as string;
@@ -224,6 +273,7 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
     nodePorts: Object.freeze(nodePorts),
     redisUrl,
     redisPort,
+    redisMaxmemory,
     runDir,
     appModule,
     emitToken,
@@ -239,6 +289,7 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
 export const NODE_ENV_VARS = [
   'KIT_NODE_ID',
   'KIT_NODE_PORT',
+  'KIT_NODE_SOCKET',
   'KIT_REDIS_URL',
   'KIT_EMIT_TOKEN',
   'KIT_ADMIN_PASSWORD_HASH',
@@ -264,7 +315,7 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
     redisUrl: parseRedisUrl('KIT_REDIS_URL', required('KIT_REDIS_URL')),
     appModule: isAbsolute(rawApp) ? rawApp : resolve(ROOT, rawApp),
     emitToken: required('KIT_EMIT_TOKEN'),
-    adminPasswordHash: required('KIT_ADMIN_PASSWORD_HASH'),
+    adminPasswordHash: env.KIT_ADMIN_PASSWORD_HASH || undefined,
     allowedOrigins: parseOrigins(value(env, 'ALLOWED_ORIGINS')),
     logLevel: parseLogLevel(value(env, 'LOG_LEVEL') as string),
   });

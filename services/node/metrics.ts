@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Server } from 'socket.io';
+import { fromLoopback } from './client-address.ts';
 
 export interface NodeMetrics {
   readonly registry: Registry;
@@ -10,6 +11,10 @@ export interface NodeMetrics {
   /** Socket.IO packets written to clients (see countPacketsSent). */
   readonly packetsSent: Tally;
   readonly adapterErrors: Counter;
+  /** Connections closed for leaving too much output unsent (engine-limits.ts). */
+  readonly slowClientsClosed: Counter;
+  /** New sessions refused because their address opened too many (engine-limits.ts). */
+  readonly handshakesLimited: Counter;
   readonly emitsApi: Counter<'status'>;
   readonly unhandledErrors: Counter;
 }
@@ -78,6 +83,16 @@ export function createMetrics(nodeId: string, io: () => Server | undefined): Nod
       'Errors raised by the Redis adapter',
       [],
     ),
+    slowClientsClosed: counter(
+      'socketio_slow_clients_closed_total',
+      'Connections closed because the client left too much output unread',
+      [],
+    ),
+    handshakesLimited: counter(
+      'socketio_handshakes_limited_total',
+      'New sessions refused by the per-address limit',
+      [],
+    ),
     emitsApi: counter('emit_api_requests_total', 'POST /api/emit requests by status', ['status']),
     unhandledErrors: counter(
       'node_unhandled_errors_total',
@@ -87,19 +102,16 @@ export function createMetrics(nodeId: string, io: () => Server | undefined): Nod
   };
 }
 
-/** Every Socket.IO packet written to a client, broadcasts included, counted at the engine. */
-export function countPacketsSent(io: Server, metrics: NodeMetrics): void {
-  const tally = metrics.packetsSent;
-  const count = (packet: { type: string }) => {
-    if (packet.type === 'message') tally.count += 1;
-  };
-  io.engine.on('connection', (client: { on(event: 'packetCreate', fn: typeof count): void }) =>
-    client.on('packetCreate', count),
-  );
-}
-
+/**
+ * Served to this host only (a scraper on the node's own address, or through nginx from
+ * loopback): the figures name the Node version, memory and client counts, which are nobody
+ * else's business. Others get the same 404 as any unknown path.
+ */
 export function registerMetricsRoute(app: FastifyInstance, metrics: NodeMetrics): void {
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', async (request, reply) => {
+    if (!fromLoopback(request.raw)) {
+      return reply.code(404).send({ error: 'not found' });
+    }
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });

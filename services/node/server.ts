@@ -9,13 +9,10 @@ import { instrumentAdmin } from './admin.ts';
 import { loadApplication } from './app-loader.ts';
 import type { NodeConfig } from './config.ts';
 import { registerEmitApi } from './emit-api.ts';
+import { handshakeLimiter, watchOutput } from './engine-limits.ts';
 import { registerHealthRoutes } from './health.ts';
-import {
-  countPacketsSent,
-  createMetrics,
-  type NodeMetrics,
-  registerMetricsRoute,
-} from './metrics.ts';
+import { createMetrics, type NodeMetrics, registerMetricsRoute } from './metrics.ts';
+import { guardNamespaces } from './namespace-guard.ts';
 import { originAllowed } from './origins.ts';
 import { connectRedis, type RedisClients } from './redis.ts';
 import { ADAPTER_KEY, SOCKET_OPTIONS } from './socket-options.ts';
@@ -101,6 +98,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : error.message });
   });
 
+  const handshakeAllowed = handshakeLimiter();
   await app.register(fastifySocketIO, {
     ...SOCKET_OPTIONS,
     adapter: createAdapter(redis.pub, redis.sub, { key: ADAPTER_KEY }),
@@ -109,8 +107,12 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       : undefined,
     allowRequest: (req: IncomingMessage, callback: (err: string | null, ok: boolean) => void) => {
       if (draining) return callback('node is draining', false);
-      const allowed = originAllowed(req, config.allowedOrigins);
-      callback(allowed ? null : 'origin not allowed', allowed);
+      if (!originAllowed(req, config.allowedOrigins)) return callback('origin not allowed', false);
+      if (!handshakeAllowed(req)) {
+        metrics.handshakesLimited.inc();
+        return callback('too many new sessions from this address', false);
+      }
+      callback(null, true);
     },
     // fastify-socket.io's default sends every socket a disconnect packet, after which
     // socket.io-client does not reconnect. Closing the transports instead makes clients reconnect,
@@ -122,17 +124,20 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     }) as FastifySocketioOptions['preClose'],
   });
   const io = app.io;
+  guardNamespaces(io, app.log);
+  watchOutput(io, metrics, app.log);
   io.on('connection', (socket) => {
     socket.onAny(() => {
       metrics.eventsReceived.count += 1;
     });
   });
-  countPacketsSent(io, metrics);
   io.of('/').adapter.on('error', (error: Error) => {
     metrics.adapterErrors.inc();
     app.log.warn({ err: error.message }, 'adapter error');
   });
-  instrumentAdmin(io, redis.data, config.nodeId, config.adminPasswordHash);
+  if (config.adminPasswordHash !== undefined) {
+    instrumentAdmin(io, redis.data, config.nodeId, config.adminPasswordHash);
+  }
 
   const notReadyReason = () => (draining ? 'draining' : redis.notReadyReason());
   registerHealthRoutes(app, { nodeId: config.nodeId, port: config.port }, io, { notReadyReason });

@@ -1,14 +1,13 @@
 // What an operator sees: Prometheus metrics per node, status.sh's table, nginx's stub_status,
-// and the Admin UI namespace behind its password.
+// (The Admin UI's login: test/security/hostile-clients.test.ts.)
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { io as connect } from 'socket.io-client';
 import { chatUser } from '../harness/chat.ts';
 import { ask } from '../harness/clients.ts';
-import { type Kit, script, startKit } from '../harness/kit.ts';
+import { freePorts, type Kit, script, startKit } from '../harness/kit.ts';
 
 describe('observability', () => {
   let kit: Kit;
@@ -60,7 +59,10 @@ describe('observability', () => {
       assert.notEqual(status.code, 0);
       assert.match(status.stderr, new RegExp(node));
     } finally {
-      process.kill(pid, 'SIGCONT');
+      // On a slow machine the supervisor may already have replaced the silent node (liveness.ts).
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {}
     }
   });
 
@@ -68,31 +70,18 @@ describe('observability', () => {
     const text = await (await fetch(`${kit.url}/nginx_status`)).text();
     assert.match(text, /Active connections: \d+/);
   });
-
-  it('opens the Admin UI namespace with the admin password only', async () => {
-    const password = readFileSync(join(kit.runDir, 'admin-password'), 'utf8').trim();
-    const attempt = (pass: string) =>
-      new Promise<string>((resolve) => {
-        const socket = connect(`${kit.url}/admin`, {
-          forceNew: true,
-          transports: ['websocket'],
-          reconnection: false,
-          auth: { username: 'admin', password: pass },
-        });
-        socket.once('connect', () => {
-          socket.disconnect();
-          resolve('connected');
-        });
-        socket.once('connect_error', (error) => resolve(error.message));
-      });
-    assert.notEqual(await attempt('wrong-password'), 'connected');
-    assert.equal(await attempt(password), 'connected');
-  });
 });
 
 it('status.sh on a kit never started reports every part down and creates nothing', async () => {
   const runDir = join(tmpdir(), `kit-never-started-${process.pid}`);
-  const status = await script('status', { RUN_DIR: runDir });
+  // Ports of its own: a kit running on the default ones (./scripts/up.sh beside npm test) is not this one.
+  const [port, redisPort, ...nodePorts] = await freePorts(4);
+  const status = await script('status', {
+    RUN_DIR: runDir,
+    PORT: String(port),
+    NODE_PORTS: nodePorts.join(','),
+    REDIS_PORT: String(redisPort),
+  });
   assert.equal(status.code, 1);
   assert.match(status.stdout, /^redis\s+down/m);
   assert.match(status.stdout, /^nginx\s+down/m);

@@ -6,12 +6,12 @@ import WebSocket from 'ws';
 import { type Kit, startKit } from '../harness/kit.ts';
 
 /** Resolves 'open', or the HTTP status the upgrade was refused with. */
-function upgrade(kit: Kit, origin?: string): Promise<'open' | number> {
+function upgrade(kit: Kit, origin?: string, host?: string): Promise<'open' | number> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(
       `${kit.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`,
       {
-        headers: origin ? { origin } : {},
+        headers: { ...(origin ? { origin } : {}), ...(host ? { host } : {}) },
       },
     );
     ws.once('open', () => {
@@ -51,6 +51,20 @@ describe('origins, by default (same host only)', () => {
     // Engine.IO answers a refused upgrade with 400 and a polling handshake with 403.
     assert.equal(await upgrade(kit, 'http://evil.example'), 400);
     assert.equal(await pollingHandshake(kit, 'http://evil.example'), 403);
+  });
+
+  it('refuses a page on a DNS name pointed at the kit (DNS rebinding)', async () => {
+    // The browser sends the attacker's name as both Host and Origin.
+    const host = `rebind.example:${kit.port}`;
+    assert.equal(await upgrade(kit, `http://${host}`, host), 400);
+    assert.equal(
+      await upgrade(kit, `http://localhost:${kit.port}`, `localhost:${kit.port}`),
+      'open',
+    );
+  });
+
+  it('refuses the kit own host under another scheme', async () => {
+    assert.equal(await upgrade(kit, kit.url.replace('http:', 'https:')), 400);
   });
 });
 

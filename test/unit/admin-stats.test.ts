@@ -5,17 +5,13 @@ import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
 import { Server } from 'socket.io';
 import { instrumentAdmin, TallyingEventBuffer } from '../../services/node/admin.ts';
+import { hashAdminPassword } from '../../services/node/admin-auth.ts';
 import type { Redis } from '../../services/node/redis.ts';
 
 describe('Admin UI statistics', () => {
   it('replaces the package buffer on the installed admin-ui', async () => {
     const io = new Server(createServer());
-    instrumentAdmin(
-      io,
-      {} as Redis,
-      'node-1',
-      '$2b$10$invalidinvalidinvalidinvalidinvalidinvalidinvalidinv',
-    );
+    instrumentAdmin(io, {} as Redis, 'node-1', hashAdminPassword('a-test-admin-password'));
     const buffer = (io as unknown as { _eventBuffer: unknown })._eventBuffer;
     assert.ok(buffer instanceof TallyingEventBuffer, 'admin-ui no longer keeps io._eventBuffer');
     io.close();

@@ -1,0 +1,91 @@
+// One socket per namespace per Engine.IO connection, for every namespace.
+//
+// Socket.IO records a namespace on the client only once the namespace's middlewares have all
+// called next(). With an async middleware (the chat's reads Redis) several CONNECT packets sent
+// together each become a socket: 100 CONNECTs on one WebSocket made 100 chat sessions, past
+// nginx's per-address handshake limit. And a middleware that never calls next() leaves its
+// socket in the namespace for good (admin-ui's did). This guard runs first in every namespace:
+// a second CONNECT to a namespace that the connection already joined, or is joining, is refused;
+// a connection that sends more CONNECTs than any client would is closed; and a socket still in
+// the middlewares after MIDDLEWARE_LIMIT_MS is dropped with its connection.
+import type { FastifyBaseLogger } from 'fastify';
+import type { Namespace, Server, Socket } from 'socket.io';
+import { closeNow } from './engine-limits.ts';
+
+/** CONNECT packets one Engine.IO connection may send in its life (a client sends one per
+ * namespace; socket.io-client opens a new connection to retry a refused one). */
+const CONNECTS_PER_CONNECTION = 10;
+/** Longest a socket may wait in the namespace's middlewares before its connection is closed. */
+const MIDDLEWARE_LIMIT_MS = 10_000;
+
+type Middleware = (socket: Socket, next: (error?: Error) => void) => void;
+
+/**
+ * socket.io 4.8 keeps the middlewares in `_fns` and sockets still in them in `_preConnectSockets`;
+ * neither is public API. test/unit/namespace-guard.test.ts fails if either goes away.
+ */
+interface NamespaceInternals {
+  _fns: Middleware[];
+  _preConnectSockets: Map<string, Socket>;
+  _remove(socket: Socket): void;
+}
+
+const internals = (nsp: Namespace) => nsp as unknown as NamespaceInternals;
+
+const inMiddlewares = (socket: Socket) => internals(socket.nsp)._preConnectSockets.has(socket.id);
+
+interface ConnectionClaims {
+  connects: number;
+  /** The socket per namespace name that this connection opened last. */
+  sockets: Map<string, Socket>;
+}
+
+export function guardNamespaces(io: Server, log: FastifyBaseLogger): void {
+  const claims = new WeakMap<object, ConnectionClaims>();
+  const waiting = new Map<Socket, number>();
+
+  const guard: Middleware = (socket, next) => {
+    const conn = socket.conn;
+    const mine = claims.get(conn) ?? { connects: 0, sockets: new Map() };
+    claims.set(conn, mine);
+    mine.connects += 1;
+    if (mine.connects > CONNECTS_PER_CONNECTION) {
+      log.warn({ address: socket.handshake.address }, 'too many CONNECT packets; closing');
+      next(new Error('too many namespace connections'));
+      closeNow(conn);
+      return;
+    }
+    const earlier = mine.sockets.get(socket.nsp.name);
+    if (earlier !== undefined && (earlier.connected || inMiddlewares(earlier))) {
+      next(new Error('this connection already has a socket in this namespace'));
+      return;
+    }
+    mine.sockets.set(socket.nsp.name, socket);
+    waiting.set(socket, Date.now());
+    next();
+  };
+
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [socket, since] of waiting) {
+      if (!inMiddlewares(socket)) waiting.delete(socket);
+      else if (now - since > MIDDLEWARE_LIMIT_MS) {
+        waiting.delete(socket);
+        log.warn({ namespace: socket.nsp.name }, 'socket stuck in middleware; closing');
+        internals(socket.nsp)._remove(socket);
+        closeNow(socket.conn);
+      }
+    }
+  }, 1000);
+  sweep.unref();
+
+  const protect = (nsp: Namespace) => {
+    const fns = internals(nsp)._fns;
+    // First, whatever was registered before (a child of a dynamic namespace copies its parent's).
+    if (!fns.includes(guard)) fns.unshift(guard);
+  };
+  protect(io.of('/'));
+  io.on('new_namespace', protect);
+}
+
+export const GUARD_LIMITS = { CONNECTS_PER_CONNECTION, MIDDLEWARE_LIMIT_MS } as const;
