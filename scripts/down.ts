@@ -4,7 +4,15 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep } from 'zx';
 import { configOrFail } from './kit/report.ts';
-import { alive, livePid, recordedParts, removePid, runDir } from './kit/run-dir.ts';
+import {
+  alive,
+  livePid,
+  recordedLivePid,
+  recordedParts,
+  removePid,
+  runDir,
+} from './kit/run-dir.ts';
+import { lockFile } from './kit/start-lock.ts';
 
 const dir = runDir(configOrFail('down.sh').runDir);
 
@@ -52,6 +60,8 @@ for (const part of leftovers) {
   const name = await stop(part, signals[part] ?? 'SIGTERM', part === 'redis' ? 15_000 : 12_000);
   if (name) stopped.push(name);
 }
+// A lock left by an up.sh or supervisor that is gone; one held by a starting up.sh stays.
+if (recordedLivePid(lockFile(dir)) === undefined) rmSync(lockFile(dir), { force: true });
 // Every node is gone: a socket file left by one that was killed is stale.
 for (const file of existsSync(dir.sockets) ? readdirSync(dir.sockets) : []) {
   if (file.endsWith('.sock')) rmSync(join(dir.sockets, file), { force: true });

@@ -2,7 +2,6 @@
 // summary, and supervise. With --detach the supervisor runs in the background (its own session
 // and log file) and this command returns once the kit is ready.
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sleep } from 'zx';
@@ -27,7 +26,9 @@ import {
   writePid,
   writeState,
 } from './kit/run-dir.ts';
-import { partPlaces, Supervisor, startKit } from './kit/supervisor.ts';
+import { openLog } from './kit/safe-files.ts';
+import { handOverStartLock, releaseStartLock, takeStartLock } from './kit/start-lock.ts';
+import { partPlaces, refuseLinkedLogs, Supervisor, startKit } from './kit/supervisor.ts';
 import { chooseUpstream, describeUpstream } from './kit/upstream.ts';
 
 const args = process.argv.slice(2);
@@ -71,7 +72,9 @@ function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
       .join('\n'),
     '',
     `  upstream    ${describeUpstream(chooseUpstream(config, dir))}`,
+    `  users       ${readState(dir)?.serviceUser ?? '-'}`,
     `  emit token  ${config.emitToken ? '(EMIT_TOKEN)' : shortPath(join(dir.root, 'emit-token'))}`,
+    `  admin UI    ${config.adminPassword ? 'on, user admin (ADMIN_PASSWORD), namespace /admin' : 'off (set ADMIN_PASSWORD)'}`,
     `  status      ./scripts/status.sh     stop  ./scripts/down.sh${detached ? '' : '  (or Ctrl-C)'}`,
     '',
   ].join('\n');
@@ -79,8 +82,10 @@ function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
 
 async function checkBeforeStart(): Promise<void> {
   await ensureSystemPackages(config.redisUrl === undefined ? [NGINX, REDIS] : [NGINX]);
-  ensureNotRunning(dir);
   prepareRunDir(dir);
+  takeStartLock(dir);
+  ensureNotRunning(dir);
+  refuseLinkedLogs(config, dir);
   const progress = progressLine();
   progress('checking ports, Redis, APP_MODULE and the nginx configuration');
   await checkPorts(config);
@@ -108,6 +113,7 @@ async function superviseHere(detached: boolean): Promise<void> {
     await supervisor.stopAll();
     writeState(dir, { status: 'stopped', supervisorPid: process.pid });
     removePid(dir, 'supervisor');
+    releaseStartLock(dir);
     say('stopped');
     process.exit(0);
   };
@@ -124,6 +130,7 @@ async function superviseHere(detached: boolean): Promise<void> {
       error: (error as Error).message,
     });
     removePid(dir, 'supervisor');
+    releaseStartLock(dir);
     fail('up.sh', (error as Error).message);
   }
   if (detached) {
@@ -136,7 +143,7 @@ async function superviseHere(detached: boolean): Promise<void> {
 
 /** Starts the supervisor in its own session and waits until it reports ready or failed. */
 async function startDetached(): Promise<void> {
-  const log = openSync(join(dir.logs, 'supervisor.log'), 'a');
+  const log = openLog(join(dir.logs, 'supervisor.log'));
   const self = fileURLToPath(import.meta.url);
   const child = spawn(process.execPath, ['--import', 'tsx', self, '--supervise'], {
     detached: true,
@@ -145,6 +152,7 @@ async function startDetached(): Promise<void> {
   });
   child.unref();
   const pid = child.pid ?? fail('up.sh', 'could not start the supervisor');
+  handOverStartLock(dir, pid);
   // Interrupted while waiting: the kit must not go on starting in the background.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, async () => {
@@ -178,8 +186,9 @@ async function startDetached(): Promise<void> {
 
 try {
   if (!supervise) await checkBeforeStart();
+  if (detach && !supervise) await startDetached();
 } catch (error) {
+  releaseStartLock(dir);
   fail('up.sh', (error as Error).message);
 }
-if (detach && !supervise) await startDetached();
-else await superviseHere(supervise);
+if (!detach || supervise) await superviseHere(supervise);

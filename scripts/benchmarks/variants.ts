@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../services/node/config.ts';
+import { isolatedKitEnv } from '../kit/isolated-env.ts';
 import { freePorts } from '../kit/ports.ts';
 import { renderTemplate } from '../kit/render-nginx.ts';
 import { processTree, runDir as runDirOf } from '../kit/run-dir.ts';
@@ -39,7 +40,7 @@ export const LABELS: Record<VariantName, string> = {
 function runScript(name: string, env: NodeJS.ProcessEnv, args: string[] = []): void {
   execFileSync(join(ROOT, 'scripts', `${name}.sh`), args, {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: isolatedKitEnv(env),
     stdio: ['ignore', 'ignore', 'pipe'],
     timeout: 120_000,
   });
@@ -59,9 +60,6 @@ export async function startKitVariant(): Promise<Variant> {
     RUN_DIR: runDir,
     LOG_LEVEL: 'warn',
     APP_MODULE: 'scripts/benchmarks/fanout.ts',
-    // The kit's defaults, whatever an operator's environment says.
-    NGINX_WORKERS: 'auto',
-    NGINX_UPSTREAM: 'auto',
   };
   runScript('up', env, ['--detach']);
   const parts = ['redis', 'nginx', ...nodePorts.map((p) => `node-${p}`)];

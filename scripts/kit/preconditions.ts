@@ -19,7 +19,7 @@ export function ensureNotRunning(dir: RunDir): void {
   const pid = livePid(dir, 'supervisor');
   if (pid !== undefined) {
     throw new AlreadyRunningError(
-      `the kit is already running from RUN_DIR=${dir.root} (supervisor pid ${pid}); stop it with ./scripts/down.sh`,
+      `the kit is already running (or starting) from RUN_DIR=${dir.root} (supervisor pid ${pid}); stop it with ./scripts/down.sh`,
     );
   }
 }

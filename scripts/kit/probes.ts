@@ -40,11 +40,18 @@ export async function redisInfo(url: string): Promise<Record<string, string> | u
 
 /** GET url answered with a 2xx within a second. */
 export async function httpOk(url: string): Promise<boolean> {
+  return (await httpFailure(url)) === undefined;
+}
+
+/** Why GET url was not answered with a 2xx within timeoutMs (`timeout`, `refused`, `HTTP 500`), or undefined. */
+export async function httpFailure(url: string, timeoutMs = 1000): Promise<string | undefined> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     await response.arrayBuffer();
-    return response.ok;
-  } catch {
-    return false;
+    return response.ok ? undefined : `HTTP ${response.status}`;
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause?.code;
+    if ((error as Error).name === 'TimeoutError') return 'timeout';
+    return cause === 'ECONNREFUSED' ? 'refused' : (cause ?? (error as Error).message);
   }
 }

@@ -1,9 +1,8 @@
 // The kit's own redis-server, used when REDIS_URL is unset: loopback only, a generated password,
 // data and append-only file under RUN_DIR/redis so stored chat history survives restarts.
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KitConfig } from '../../services/node/config.ts';
-import { type RunDir, readSecret, secret } from './run-dir.ts';
+import { type RunDir, readSecret, secret, writeAtomic } from './run-dir.ts';
 
 export const REDIS_BIN = '/usr/bin/redis-server';
 
@@ -43,7 +42,11 @@ export function writeRedisConf(config: KitConfig, dir: RunDir): string {
     'client-output-buffer-limit pubsub 256mb 128mb 60',
     'tcp-keepalive 60',
     'maxclients 10000',
+    // A full Redis refuses writes (the chat answers `storage full`) rather than silently
+    // evicting sessions or messages someone relies on.
+    `maxmemory ${config.redisMaxmemory}`,
+    'maxmemory-policy noeviction',
   ];
-  writeFileSync(conf, `${lines.join('\n')}\n`, { mode: 0o600 });
+  writeAtomic(conf, `${lines.join('\n')}\n`, 0o600);
   return conf;
 }

@@ -2,12 +2,13 @@
 // in; nginx's own $variables (and ${lower_case} ones) are left alone, and an unknown
 // ${UPPER_CASE} placeholder is an error rather than an empty string in a live config.
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type KitConfig, ROOT } from '../../services/node/config.ts';
 import { type RunDir, writeAtomic } from './run-dir.ts';
+import { createNew } from './safe-files.ts';
 import { chooseUpstream, socketPath } from './upstream.ts';
 
 const run = promisify(execFile);
@@ -107,7 +108,8 @@ export async function renderNginx(
     await nginxVariables(config, dir),
   );
   const candidate = join(dir.nginx, 'nginx.conf.candidate');
-  writeFileSync(candidate, rendered);
+  rmSync(candidate, { force: true });
+  createNew(candidate, rendered, 0o644);
   await testNginxConfig(dir, candidate);
   const target = join(dir.nginx, 'nginx.conf');
   writeAtomic(target, rendered);

@@ -5,15 +5,18 @@ import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
+  lchownSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   statSync,
-  writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { createNew, foreignControl, readNoFollow, UnsafePathError } from './safe-files.ts';
+import { knownServiceUser, type RunAs } from './service-user.ts';
 
 export interface RunDir {
   readonly root: string;
@@ -38,7 +41,33 @@ export function runDir(root: string): RunDir {
   };
 }
 
+/**
+ * Refuses a RUN_DIR (or a folder in it) that another user could change: whoever can write there
+ * can plant pid files naming any process, or symbolic links where root writes logs and secrets.
+ * `serviceUid` may own the folders the nodes and Redis write to (service-user.ts).
+ */
+export function checkRunDir(dir: RunDir, serviceUid?: number): void {
+  const us = process.getuid?.() ?? 0;
+  const owners = (path: string) =>
+    serviceUid !== undefined && (path === dir.redis || path === dir.sockets)
+      ? [us, serviceUid]
+      : [us];
+  for (const path of [dir.root, dir.logs, dir.pids, dir.nginx, dir.redis, dir.sockets]) {
+    if (!existsSync(path)) continue;
+    // RUN_DIR itself may be a link to where it really is; the folders in it may not.
+    const stats = path === dir.root ? statSync(path) : lstatSync(path);
+    const why = stats.isDirectory() ? foreignControl(stats, owners(path)) : 'it is not a folder';
+    if (why !== undefined) {
+      const shown = path === dir.root ? '' : ` (${path})`;
+      throw new UnsafePathError(
+        `RUN_DIR=${dir.root}${shown} is not safe to use: ${why}; use a folder only you can write to`,
+      );
+    }
+  }
+}
+
 export function prepareRunDir(dir: RunDir): void {
+  checkRunDir(dir, knownServiceUser()?.uid);
   // RUN_DIR (and any folder above it made here) may be passed through, not listed, by others.
   mkdirSync(dir.root, { recursive: true, mode: 0o751 });
   for (const path of [dir.logs, dir.pids, join(dir.nginx, 'tmp'), dir.redis]) {
@@ -54,9 +83,23 @@ export function prepareRunDir(dir: RunDir): void {
   }
 }
 
-/** A secret kept in RUN_DIR, if one was made. */
+/**
+ * Gives the folders Redis and the nodes write to (RUN_DIR/redis with its data, RUN_DIR/sockets) to
+ * the user they run as; links in them are changed themselves, never what they point to.
+ */
+export function handOverWritableDirs(dir: RunDir, user: RunAs): void {
+  const give = (path: string) => {
+    lchownSync(path, user.uid, user.gid);
+    if (!lstatSync(path).isDirectory()) return;
+    for (const entry of readdirSync(path)) give(join(path, entry));
+  };
+  give(dir.redis);
+  give(dir.sockets);
+}
+
+/** A secret kept in RUN_DIR, if one was made (never read through a symbolic link). */
 export function readSecret(path: string): string | undefined {
-  return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined;
+  return readNoFollow(path)?.trim();
 }
 
 /** A secret kept in RUN_DIR across restarts (generated on first use, readable by its owner only). */
@@ -64,13 +107,15 @@ export function secret(path: string): string {
   const known = readSecret(path);
   if (known !== undefined) return known;
   const value = randomBytes(24).toString('base64url');
-  writeFileSync(path, `${value}\n`, { mode: 0o600 });
+  createNew(path, `${value}\n`);
   return value;
 }
 
-export function writeAtomic(path: string, content: string): void {
+/** Replaces `path` whole; the temporary file is made new, so a link planted there is not followed. */
+export function writeAtomic(path: string, content: string, mode = 0o644): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, content);
+  rmSync(tmp, { force: true });
+  createNew(tmp, content, mode);
   renameSync(tmp, path);
 }
 
@@ -78,8 +123,19 @@ export function pidFile(dir: RunDir, part: string): string {
   return join(dir.pids, `${part}.pid`);
 }
 
-export function writePid(dir: RunDir, part: string, pid: number): void {
-  writeAtomic(pidFile(dir, part), `${pid} ${startTime(pid) ?? ''}\n`);
+/**
+ * A process as a pid file records it: pid, kernel start time (a reused pid has another) and
+ * command name (/proc/<pid>/comm: `node`, `redis-server`, `nginx`), so that a pid file naming
+ * pid 1 or any unrelated process, planted or left over, never gets it signalled.
+ */
+export function processRecord(pid: number, command: string): string {
+  // The kernel keeps the first 15 bytes of the executable's name.
+  return `${pid} ${startTime(pid) ?? ''} ${basename(command).slice(0, 15)}\n`;
+}
+
+/** `command` is what the process runs (its comm once it has exec'd); node by default. */
+export function writePid(dir: RunDir, part: string, pid: number, command = process.execPath): void {
+  writeAtomic(pidFile(dir, part), processRecord(pid, command));
 }
 
 export function removePid(dir: RunDir, part: string): void {
@@ -95,6 +151,14 @@ export function alive(pid: number): boolean {
   }
 }
 
+function commandName(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trimEnd();
+  } catch {
+    return undefined;
+  }
+}
+
 /** Kernel start time of a process (clock ticks since boot), or undefined if it is gone. */
 function startTime(pid: number): string | undefined {
   try {
@@ -107,16 +171,29 @@ function startTime(pid: number): string | undefined {
 }
 
 /**
- * The pid recorded for a part, if that very process still runs. A pid file holds the pid and
- * the process's start time, so a pid reused by an unrelated process is never mistaken for ours.
+ * The pid a record file (a pid file, up.lock) names, if that very process still runs: the file
+ * is ours and nobody else could have written it, the pid is neither 1 nor this process, and its
+ * start time and command name are the recorded ones.
  */
-export function livePid(dir: RunDir, part: string): number | undefined {
-  const file = pidFile(dir, part);
-  if (!existsSync(file)) return undefined;
-  const [pidText, started] = readFileSync(file, 'utf8').trim().split(' ');
+export function recordedLivePid(file: string): number | undefined {
+  let stats: ReturnType<typeof lstatSync>;
+  try {
+    stats = lstatSync(file);
+  } catch {
+    return undefined;
+  }
+  if (!stats.isFile() || foreignControl(stats, [process.getuid?.() ?? 0]) !== undefined)
+    return undefined;
+  const [pidText, started, command] = (readNoFollow(file) ?? '').trim().split(' ');
   const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return undefined;
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !alive(pid)) return undefined;
+  if (command === undefined || command !== commandName(pid)) return undefined;
   return startTime(pid) === started ? pid : undefined;
+}
+
+/** The pid recorded for a part, if that very process still runs (see recordedLivePid). */
+export function livePid(dir: RunDir, part: string): number | undefined {
+  return recordedLivePid(pidFile(dir, part));
 }
 
 export function recordedParts(dir: RunDir): string[] {
@@ -132,6 +209,8 @@ export interface KitState {
   status: KitStatus;
   supervisorPid: number;
   error?: string;
+  /** Who Redis and the nodes run as, and why (service-user.ts). */
+  serviceUser?: string;
   updatedAt: string;
 }
 

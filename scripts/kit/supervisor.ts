@@ -2,16 +2,27 @@
 // stops them all in reverse order. Each child runs in its own process group with its own log
 // file and /dev/null as stdin, so it never depends on the terminal that started the kit.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import bcrypt from 'bcryptjs';
 import { sleep } from 'zx';
+import { hashAdminPassword } from '../../services/node/admin-auth.ts';
 import { type KitConfig, ROOT } from '../../services/node/config.ts';
-import { httpOk, redisAnswers } from './probes.ts';
+import { type Liveness, LivenessWatch } from './liveness.ts';
+import { httpFailure, httpOk, redisAnswers } from './probes.ts';
 import { ownRedisUrl, REDIS_BIN, writeRedisConf } from './redis-server.ts';
 import { NGINX_BIN, nginxArgs, renderNginx } from './render-nginx.ts';
 import { shortPath } from './report.ts';
-import { prepareRunDir, type RunDir, removePid, secret, writePid, writeState } from './run-dir.ts';
+import {
+  handOverWritableDirs,
+  prepareRunDir,
+  type RunDir,
+  removePid,
+  secret,
+  writePid,
+  writeState,
+} from './run-dir.ts';
+import { openLog } from './safe-files.ts';
+import { chooseServiceUser, describeServiceUser, type RunAs } from './service-user.ts';
 import { nodeSocket } from './upstream.ts';
 
 export interface PartSpec {
@@ -26,6 +37,10 @@ export interface PartSpec {
   /** How long a stop may take before SIGKILL. */
   readonly stopGraceMs: number;
   ready(): Promise<boolean>;
+  /** Probed once the part has been ready; a part silent too long is killed and started again. */
+  readonly liveness?: Liveness;
+  /** The unprivileged user it runs as when the kit runs as root (service-user.ts). */
+  readonly runAs?: RunAs;
 }
 
 interface Running {
@@ -35,6 +50,7 @@ interface Running {
   restarts: number;
   nextDelayMs: number;
   restartTimer?: NodeJS.Timeout;
+  watch?: LivenessWatch;
 }
 
 export type Say = (line: string) => void;
@@ -89,24 +105,46 @@ export class Supervisor {
       restarts: 0,
       nextDelayMs: FIRST_RESTART_DELAY_MS,
     };
-    const out = openSync(spec.log, 'a');
+    const out = openLog(spec.log);
     const child = spawn(spec.command, spec.args, {
       cwd: ROOT,
       env: spec.env ?? process.env,
       detached: true,
       stdio: ['ignore', out, out],
+      ...(spec.runAs ? { uid: spec.runAs.uid, gid: spec.runAs.gid } : {}),
     });
     closeSync(out);
     running.child = child;
     running.startedAt = Date.now();
     this.parts.set(spec.name, running);
-    if (child.pid !== undefined) writePid(this.dir, spec.name, child.pid);
+    if (child.pid !== undefined) writePid(this.dir, spec.name, child.pid, spec.command);
     child.once('error', (error) => {
       this.say(`${spec.name}: could not start: ${error.message}`);
       // A spawn that failed (EAGAIN, EMFILE, ENOENT) never emits 'exit': retry like a crash.
       if (child.pid === undefined) this.onExit(running, child, null, null);
     });
     child.once('exit', (code, signal) => this.onExit(running, child, code, signal));
+    running.watch?.stop();
+    running.watch = this.watch(spec, child);
+  }
+
+  /** Kills a part that stopped answering; its exit then takes the ordinary restart path. */
+  private watch(spec: PartSpec, child: ChildProcess): LivenessWatch | undefined {
+    if (spec.liveness === undefined || child.pid === undefined) return undefined;
+    const pid = child.pid;
+    return new LivenessWatch({
+      name: spec.name,
+      liveness: spec.liveness,
+      ready: () => spec.ready(),
+      refusedGraceMs: spec.stopGraceMs,
+      onSilent: (why) => {
+        if (this.stopping || child.exitCode !== null || child.signalCode !== null) return;
+        this.say(`${why}; killing it (SIGKILL) and starting it again`);
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {}
+      },
+    });
   }
 
   private onExit(
@@ -116,6 +154,7 @@ export class Supervisor {
     signal: string | null,
   ): void {
     if (running.child !== child) return;
+    running.watch?.stop();
     removePid(this.dir, running.spec.name);
     // What the part left in its process group goes too: nginx workers outlive a killed master,
     // keep serving and hold the port (reuseport lets a new master bind beside them).
@@ -136,7 +175,12 @@ export class Supervisor {
         `restarting in ${(delay / 1000).toFixed(1)}s (restart #${running.restarts})`,
     );
     running.restartTimer = setTimeout(() => {
-      if (!this.stopping) this.start(running.spec);
+      if (this.stopping) return;
+      try {
+        this.start(running.spec);
+      } catch (error) {
+        this.say(`${running.spec.name} not restarted: ${(error as Error).message}`);
+      }
     }, delay);
   }
 
@@ -174,6 +218,7 @@ export class Supervisor {
   /** Stops one part and waits for it to exit; SIGKILL after its grace period. */
   private async stopPart(running: Running): Promise<void> {
     clearTimeout(running.restartTimer);
+    running.watch?.stop();
     const { child, spec } = running;
     if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -196,6 +241,7 @@ export class Supervisor {
   /** nginx first (no new clients), then the nodes together, then Redis. */
   async stopAll(): Promise<void> {
     this.stopping = true;
+    for (const running of this.parts.values()) running.watch?.stop();
     const order: Array<PartSpec['kind']> = ['nginx', 'node', 'redis'];
     for (const kind of order) {
       await Promise.all(
@@ -244,6 +290,17 @@ export function partPlaces(config: KitConfig, dir: RunDir): PartPlace[] {
   return [...redis, ...nodes, nginx];
 }
 
+/**
+ * Creates every log the kit writes (the parts', nginx's access log, the supervisor's) or throws if
+ * one is a symbolic link: nginx opens its own logs as root, and `nginx -t` already writes one.
+ */
+export function refuseLinkedLogs(config: KitConfig, dir: RunDir): void {
+  const extra = ['nginx-access.log', 'supervisor.log'].map((f) => join(dir.logs, f));
+  for (const log of [...partPlaces(config, dir).map((p) => p.log), ...extra]) {
+    closeSync(openLog(log));
+  }
+}
+
 export interface KitParts {
   readonly redis?: PartSpec;
   readonly nodes: readonly PartSpec[];
@@ -251,11 +308,19 @@ export interface KitParts {
 }
 
 /** The processes to run, with commands, environment and readiness checks; makes the secrets. */
-function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv): KitParts {
+function kitParts(
+  config: KitConfig,
+  dir: RunDir,
+  env: NodeJS.ProcessEnv,
+  runAs: RunAs | undefined,
+): KitParts {
   const redisUrl = config.redisUrl ?? ownRedisUrl(config, dir);
   const emitToken = config.emitToken ?? secret(join(dir.root, 'emit-token'));
-  const adminPassword = config.adminPassword ?? secret(join(dir.root, 'admin-password'));
-  const adminHash = bcrypt.hashSync(adminPassword, 10);
+  // Unset ADMIN_PASSWORD: no hash handed over, the nodes keep the Admin UI off.
+  const adminHash =
+    config.adminPassword === undefined
+      ? {}
+      : { KIT_ADMIN_PASSWORD_HASH: hashAdminPassword(config.adminPassword) };
 
   const spec = (place: PartPlace): PartSpec => {
     switch (place.kind) {
@@ -264,6 +329,7 @@ function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv): KitPa
           ...place,
           command: REDIS_BIN,
           args: [join(dir.redis, 'redis.conf')],
+          runAs,
           // SIGTERM: redis-server writes its data and exits.
           stopSignal: 'SIGTERM',
           stopGraceMs: 15_000,
@@ -276,6 +342,7 @@ function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv): KitPa
           ...place,
           command: process.execPath,
           args: ['--import', 'tsx', join(ROOT, 'services/node/main.ts')],
+          runAs,
           env: {
             ...env,
             APP_MODULE: config.appModule,
@@ -285,11 +352,15 @@ function kitParts(config: KitConfig, dir: RunDir, env: NodeJS.ProcessEnv): KitPa
             ...(socket ? { KIT_NODE_SOCKET: socket } : {}),
             KIT_REDIS_URL: redisUrl,
             KIT_EMIT_TOKEN: emitToken,
-            KIT_ADMIN_PASSWORD_HASH: adminHash,
+            ...adminHash,
           },
           stopSignal: 'SIGTERM',
           stopGraceMs: 12_000,
           ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
+          liveness: {
+            what: '/healthz',
+            check: () => httpFailure(`http://127.0.0.1:${port}/healthz`),
+          },
         };
       }
       case 'nginx':
@@ -321,12 +392,16 @@ export async function startKit(
   progress: Say,
 ): Promise<KitParts> {
   prepareRunDir(dir);
-  writeState(dir, { status: 'starting', supervisorPid: process.pid });
-  const parts = kitParts(config, dir, env);
+  refuseLinkedLogs(config, dir);
+  const chosen = await chooseServiceUser(config);
+  const serviceUser = describeServiceUser(chosen);
+  writeState(dir, { status: 'starting', supervisorPid: process.pid, serviceUser });
+  const parts = kitParts(config, dir, env, chosen.runAs);
   try {
     await renderNginx(config, dir);
+    if (parts.redis) writeRedisConf(config, dir);
+    if (chosen.runAs) handOverWritableDirs(dir, chosen.runAs);
     if (parts.redis) {
-      writeRedisConf(config, dir);
       supervisor.start(parts.redis);
       await supervisor.waitReady([parts.redis.name], 15_000, progress);
     }
@@ -342,6 +417,6 @@ export async function startKit(
     await supervisor.stopAll();
     throw error;
   }
-  writeState(dir, { status: 'ready', supervisorPid: process.pid });
+  writeState(dir, { status: 'ready', supervisorPid: process.pid, serviceUser });
   return parts;
 }

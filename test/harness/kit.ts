@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { isolatedKitEnv } from '../../scripts/kit/isolated-env.ts';
 import { freePorts } from '../../scripts/kit/ports.ts';
 import { ROOT } from '../../services/node/config.ts';
 
@@ -16,7 +17,11 @@ export interface ScriptResult {
   stderr: string;
 }
 
-/** Runs one of the kit's scripts (`up` for up.sh, `emit`, …) with the given environment. */
+/**
+ * Runs one of the kit's scripts (`up` for up.sh, `emit`, …) with the given environment and
+ * nothing of the kit's options from this shell or a .env file (isolated-env.ts): `env` must name
+ * RUN_DIR and ports of its own, or the script looks at the operator's default kit.
+ */
 export function script(
   name: string,
   env: NodeJS.ProcessEnv,
@@ -31,7 +36,7 @@ export function script(
     );
     const child = spawn(door, args, {
       cwd: ROOT,
-      env: { ...process.env, ...env },
+      env: isolatedKitEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -53,6 +58,7 @@ export function script(
   });
 }
 
+export { isolatedKitEnv } from '../../scripts/kit/isolated-env.ts';
 export { freePorts, portFree } from '../../scripts/kit/ports.ts';
 export { processTree } from '../../scripts/kit/run-dir.ts';
 

@@ -8,7 +8,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { alive } from '../../scripts/kit/run-dir.ts';
 import { ROOT } from '../../services/node/config.ts';
-import { freePorts, portFree, processTree, startKit, waitFor } from '../harness/kit.ts';
+import {
+  freePorts,
+  isolatedKitEnv,
+  portFree,
+  processTree,
+  startKit,
+  waitFor,
+} from '../harness/kit.ts';
 
 describe('supervisor faults', () => {
   it('replaces an nginx master killed with SIGKILL, and its orphaned workers go too', async () => {
@@ -37,13 +44,12 @@ describe('supervisor faults', () => {
   it('stops everything on SIGTERM even when its output pipe is gone (up.sh | tee, then Ctrl-C)', async () => {
     const [port, redisPort, nodePort] = (await freePorts(3)) as [number, number, number];
     const runDir = mkdtempSync(join(tmpdir(), 'kit-test-'));
-    const env = {
-      ...process.env,
+    const env = isolatedKitEnv({
       PORT: String(port),
       NODE_PORTS: String(nodePort),
       REDIS_PORT: String(redisPort),
       RUN_DIR: runDir,
-    };
+    });
     const up = spawn(join(ROOT, 'scripts/up.sh'), [], {
       cwd: ROOT,
       env,

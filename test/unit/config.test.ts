@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { isolatedKitEnv } from '../../scripts/kit/isolated-env.ts';
 import {
   ConfigError,
   loadKitConfig,
@@ -78,6 +79,64 @@ describe('kit configuration', () => {
     }
   });
 
+  it('leaves the Admin UI off unless ADMIN_PASSWORD is set, and refuses placeholders', () => {
+    assert.equal(loadKitConfig({}).adminPassword, undefined);
+    assert.equal(
+      loadKitConfig({ ADMIN_PASSWORD: 'Zq7-vR2k!mW9xT' }).adminPassword,
+      'Zq7-vR2k!mW9xT',
+    );
+    assert.throws(
+      () => loadKitConfig({ ADMIN_PASSWORD: 'short' }),
+      culprit('ADMIN_PASSWORD', /12 characters/),
+    );
+    assert.throws(
+      () => loadKitConfig({ ADMIN_PASSWORD: 'change-me-please' }),
+      culprit('ADMIN_PASSWORD', /placeholder/),
+    );
+    assert.throws(
+      () => loadKitConfig({ EMIT_TOKEN: 'aaaaaaaaaaaaaaaaaaaa' }),
+      culprit('EMIT_TOKEN', /placeholder/),
+    );
+  });
+
+  it('takes REDIS_MAXMEMORY as redis.conf does, 512mb by default', () => {
+    assert.equal(loadKitConfig({}).redisMaxmemory, '512mb');
+    assert.equal(loadKitConfig({ REDIS_MAXMEMORY: '2GB' }).redisMaxmemory, '2gb');
+    assert.throws(
+      () => loadKitConfig({ REDIS_MAXMEMORY: 'lots' }),
+      culprit('REDIS_MAXMEMORY', /at least 8mb/),
+    );
+    assert.throws(
+      () => loadKitConfig({ REDIS_MAXMEMORY: '1mb' }),
+      culprit('REDIS_MAXMEMORY', /at least 8mb/),
+    );
+  });
+
+  it('refuses a RUN_DIR that would read as syntax in nginx.conf or redis.conf', () => {
+    for (const runDir of ['/tmp/a b', '/tmp/x;include /etc/passwd', '/tmp/$x', '/tmp/a\nb']) {
+      assert.throws(
+        () => loadKitConfig({ RUN_DIR: runDir }),
+        culprit('RUN_DIR', /letters, digits/),
+      );
+    }
+  });
+
+  it("gives a test's or the bench's kit none of the options of this shell or .env", () => {
+    const env = isolatedKitEnv({ RUN_DIR: '/tmp/kit-x' });
+    for (const name of Object.keys(OPTIONS)) {
+      if (name !== 'RUN_DIR') assert.equal(env[name], '', `${name} must be blanked`);
+    }
+    const root = mkdtempSync(join(tmpdir(), 'kit-env-'));
+    try {
+      writeFileSync(join(root, '.env'), 'REDIS_URL=redis://operator:6379\nPORT=3000\n');
+      const config = loadKitConfig(readEnv(isolatedKitEnv({ PORT: '41234' }), root));
+      assert.equal(config.redisUrl, undefined, 'REDIS_URL from .env leaked in');
+      assert.equal(config.port, 41234);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('treats an empty value as unset', () => {
     assert.equal(loadKitConfig({ PORT: '' }).port, 3000);
   });
@@ -89,9 +148,9 @@ describe('kit configuration', () => {
       KIT_NODE_PORT: '6001',
       KIT_REDIS_URL: 'redis://127.0.0.1:6380',
       KIT_EMIT_TOKEN: 'x'.repeat(32),
-      KIT_ADMIN_PASSWORD_HASH: '$2a$10$abcdefghijklmnopqrstuv',
     });
     assert.equal(node.port, 6001);
     assert.equal(node.nodeId, 'node-6001');
+    assert.equal(node.adminPasswordHash, undefined, 'no hash handed over: the Admin UI is off');
   });
 });

@@ -1,0 +1,84 @@
+// Liveness of a running part. A process stopped with SIGSTOP or spinning in an endless loop never
+// exits, so the restart-on-exit path never sees it, while nginx keeps sending it a share of new
+// clients. Once the part has been ready, it is probed every second; a part that stays silent is
+// killed (SIGKILL works on a stopped process too) and the supervisor starts it again.
+
+/** A part's liveness check: undefined when it answers, else why not (`timeout`, `refused`, …). */
+export interface Liveness {
+  /** What is probed, for the log line (`/healthz`). */
+  readonly what: string;
+  check(): Promise<string | undefined>;
+}
+
+/** One probe per second (start to start); each probe has a 1 s timeout of its own (probes.ts). */
+export const PROBE_INTERVAL_MS = 1000;
+/**
+ * Five silent seconds: far beyond a healthy node's answer (a few ms) or a GC pause (tens of ms),
+ * short enough that a hung node holds its share of new clients for seconds, not forever.
+ */
+export const MAX_SILENT_PROBES = 5;
+
+export interface WatchOptions {
+  readonly name: string;
+  readonly liveness: Liveness;
+  /** Ready to serve: probing starts only once this said yes; a starting part is left alone. */
+  readonly ready: () => Promise<boolean>;
+  /**
+   * How long a part refusing connections is given: it closed its listener, which a draining node
+   * does (restart.sh's SIGTERM), and it exits by itself within its stop grace.
+   */
+  readonly refusedGraceMs: number;
+  readonly onSilent: (why: string) => void;
+}
+
+/** Watches one process of a part; `stop()` when it exits or the kit stops. */
+export class LivenessWatch {
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  private hasBeenReady = false;
+  private silentSince?: number;
+  private failures = 0;
+
+  constructor(private readonly options: WatchOptions) {
+    this.schedule(PROBE_INTERVAL_MS);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.stopped) this.timer = setTimeout(() => void this.probe(), Math.max(0, delayMs));
+  }
+
+  private async probe(): Promise<void> {
+    const began = Date.now();
+    if (!this.hasBeenReady) {
+      this.hasBeenReady = await this.options.ready();
+      this.schedule(PROBE_INTERVAL_MS - (Date.now() - began));
+      return;
+    }
+    const why = await this.options.liveness.check();
+    if (this.stopped) return;
+    if (why === undefined) {
+      this.failures = 0;
+      this.silentSince = undefined;
+    } else if (this.silentEnough(why, began)) {
+      this.stop();
+      const seconds = Math.round((Date.now() - (this.silentSince ?? began)) / 1000);
+      this.options.onSilent(
+        `${this.options.name} did not answer ${this.options.liveness.what} for ${seconds}s (${why})`,
+      );
+      return;
+    }
+    this.schedule(PROBE_INTERVAL_MS - (Date.now() - began));
+  }
+
+  private silentEnough(why: string, probeBegan: number): boolean {
+    this.failures += 1;
+    this.silentSince ??= probeBegan;
+    if (why === 'refused') return Date.now() - this.silentSince >= this.options.refusedGraceMs;
+    return this.failures >= MAX_SILENT_PROBES;
+  }
+}

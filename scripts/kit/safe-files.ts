@@ -1,0 +1,77 @@
+// Files the kit writes as root into RUN_DIR, written so that nobody else can redirect them: never
+// through a symbolic link (a link planted at a log's path would have root append to any file),
+// secrets only into files made new, and RUN_DIR refused when another user could plant things in it.
+import {
+  closeSync,
+  constants,
+  lstatSync,
+  openSync,
+  readFileSync,
+  type Stats,
+  writeSync,
+} from 'node:fs';
+
+const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
+
+export class UnsafePathError extends Error {
+  readonly code = 'KIT_ERR_UNSAFE_PATH';
+}
+
+function refuseLink<T>(path: string, what: string, open: () => T): T {
+  try {
+    return open();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // O_NOFOLLOW says ELOOP; O_EXCL says EEXIST about a link as about anything else.
+    if (code === 'ELOOP' || (code === 'EEXIST' && lstatSync(path).isSymbolicLink())) {
+      throw new UnsafePathError(
+        `${path} is a symbolic link; the kit does not write its ${what} through one (remove it)`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** A log opened for appending (the descriptor a part writes to), never through a symbolic link. */
+export function openLog(path: string): number {
+  return refuseLink(path, 'logs', () =>
+    openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o640),
+  );
+}
+
+/** Writes a file that must not exist yet (no file, no link); `mode` 0600 keeps it private. */
+export function createNew(path: string, content: string, mode = 0o600): void {
+  const fd = refuseLink(path, 'files', () =>
+    openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode),
+  );
+  try {
+    writeSync(fd, content);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The content of a file, or undefined when it is missing or a symbolic link. */
+export function readNoFollow(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, O_RDONLY | O_NOFOLLOW);
+  } catch {
+    return undefined;
+  }
+  try {
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Why another user could change what `stats` describes, or undefined when only `owners` can. */
+export function foreignControl(stats: Stats, owners: readonly number[]): string | undefined {
+  if (!owners.includes(stats.uid)) return `it is owned by another user (uid ${stats.uid})`;
+  if ((stats.mode & 0o022) !== 0) {
+    const mode = (stats.mode & 0o7777).toString(8).padStart(4, '0');
+    return `it is writable by ${stats.mode & 0o002 ? 'every user' : 'its group'} (mode ${mode})`;
+  }
+  return undefined;
+}

@@ -1,0 +1,47 @@
+// One kit per RUN_DIR. Two up.sh started at once would both find no supervisor, start two sets of
+// processes and leave one set with no pid files. RUN_DIR/up.lock, made with O_EXCL before anything
+// starts, names the process that owns the kit (up.sh, then the supervisor it hands over to) the
+// way a pid file does; one left by a process that is gone is taken over.
+
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { AlreadyRunningError } from './preconditions.ts';
+import { processRecord, type RunDir, recordedLivePid, writeAtomic } from './run-dir.ts';
+import { createNew, readNoFollow } from './safe-files.ts';
+
+export function lockFile(dir: RunDir): string {
+  return join(dir.root, 'up.lock');
+}
+
+/** Takes the lock for this process, or throws naming the process that holds it. */
+export function takeStartLock(dir: RunDir): void {
+  const file = lockFile(dir);
+  // Twice at most: the second try follows the removal of a stale lock.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      createNew(file, processRecord(process.pid, process.execPath), 0o644);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
+    }
+    const holder = recordedLivePid(file);
+    if (holder !== undefined) {
+      throw new AlreadyRunningError(
+        `the kit is already running (or starting) from RUN_DIR=${dir.root} (pid ${holder}); stop it with ./scripts/down.sh`,
+      );
+    }
+    // Stale: its process is gone (a supervisor killed with SIGKILL, a crashed up.sh).
+    rmSync(file, { force: true });
+  }
+}
+
+/** up.sh --detach: the background supervisor owns the kit from now on. */
+export function handOverStartLock(dir: RunDir, pid: number): void {
+  writeAtomic(lockFile(dir), processRecord(pid, process.execPath));
+}
+
+/** Drops the lock if this process holds it. */
+export function releaseStartLock(dir: RunDir): void {
+  const pid = Number(readNoFollow(lockFile(dir))?.split(' ')[0]);
+  if (pid === process.pid) rmSync(lockFile(dir), { force: true });
+}
