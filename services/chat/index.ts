@@ -1,11 +1,15 @@
 // The bundled chat: the Socket.IO private-messaging example scaled out over many nodes, plus
-// rooms. Sessions and messages live in Redis; presence is asked of the adapter, which sees every
+// rooms. Sessions, messages and presence live in Redis, so that connecting never waits on another
 // node. Events and payloads: ../../../shared/CONTRACT.md, "The bundled chat".
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io';
 import type { AppContext } from '../node/app-loader.ts';
+import { clientAddress } from '../node/client-address.ts';
+import { NewUserLimit } from './new-user-limit.ts';
+import { Presence } from './presence.ts';
 import { TokenBucket } from './rate-limit.ts';
 import { serveStatic } from './static.ts';
+import { storageError } from './storage-error.ts';
 import {
   ChatStore,
   messageId,
@@ -31,6 +35,26 @@ interface ChatSocketData {
 
 export default function chat({ io, app, redis, nodeId, log }: AppContext): void {
   const store = new ChatStore(redis);
+  const newUsers = new NewUserLimit();
+  const presence = new Presence(
+    redis,
+    nodeId,
+    {
+      back: (users) => {
+        for (const user of users) io.emit('user connected', user);
+      },
+      gone: (userIDs) => {
+        for (const userID of userIDs) io.emit('user disconnected', userID);
+      },
+    },
+    log,
+  );
+  presence.start();
+  app.addHook('onClose', async () => {
+    await presence.stop().catch((error: Error) => {
+      log.warn({ err: error.message }, 'presence: could not take this node out');
+    });
+  });
   serveStatic(app, fileURLToPath(new URL('./public', import.meta.url)));
 
   // The handshake resolves the session and stores or renews it (one write per connection), so a
@@ -51,6 +75,9 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
       if (!session) {
         const name = check.username(auth.username);
         if (!name.ok) return next(new Error('invalid username'));
+        if (!newUsers.take(clientAddress(socket.request))) {
+          return next(new Error('too many new users from this address, try later'));
+        }
         session = store.newSession(name.value);
         socket.data.rooms = [];
       }
@@ -58,8 +85,9 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
       socket.data.session = session;
       next();
     } catch (error) {
-      log.warn({ err: (error as Error).message }, 'handshake: storage unavailable');
-      next(new Error('storage unavailable'));
+      const reason = storageError(error);
+      log.warn({ err: (error as Error).message }, `handshake: ${reason}`);
+      next(new Error(reason));
     }
   });
 
@@ -89,7 +117,8 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
           reply(await handler(payload));
         } catch (error) {
           log.warn({ event, err: (error as Error).message }, 'chat: handler failed');
-          reply({ error: 'storage unavailable, try again' });
+          const reason = storageError(error);
+          reply({ error: reason === 'storage full' ? reason : 'storage unavailable, try again' });
         }
       });
     };
@@ -121,6 +150,21 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
       return { ok: true, room: room.value, history };
     });
 
+    on('messages', async (payload) => {
+      const input = check.privateMessagesPage(payload);
+      if (!input.ok) return { error: input.error };
+      const messages = await store.privateMessages(userID, input.value.with, input.value.before);
+      return { ok: true, messages };
+    });
+
+    on('room history', async (payload) => {
+      const input = check.roomHistoryPage(payload);
+      if (!input.ok) return { error: input.error };
+      if (!socket.rooms.has(roomKey(input.value.room))) return { error: 'join the room first' };
+      const history = await store.olderRoomMessages(input.value.room, input.value.before);
+      return { ok: true, room: input.value.room, history };
+    });
+
     on('leave', async (payload) => {
       const room = check.room(payload);
       if (!room.ok) return { error: room.error };
@@ -148,18 +192,16 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
     });
 
     socket.emit('session', { sessionID: session.sessionID, userID, username, node: nodeId });
-    // The adapter asks every node: is this the user's first socket anywhere?
-    const sockets = await io.in(userID).fetchSockets();
-    if (sockets.length <= 1) socket.broadcast.emit('user connected', { userID, username });
+    if (await presence.connected(userID, username)) {
+      socket.broadcast.emit('user connected', { userID, username });
+    }
     socket.emit('users', await store.usersFor(userID));
   }
 
   async function onDisconnect(session: Session): Promise<void> {
-    // Only when no socket of this user is left on any node is the user gone.
-    const sockets = await io.in(session.userID).fetchSockets();
-    if (sockets.length > 0) return;
-    // touch() also renews the time to live: a tab open for longer than the TTL keeps its user.
-    await store.touch(session, false);
-    io.emit('user disconnected', session.userID);
+    // The registry announces the user gone once its grace has passed with no socket anywhere.
+    await presence.disconnected(session.userID);
+    // Renews the time to live: a tab open for longer than the TTL keeps its user.
+    await store.touch(session);
   }
 }

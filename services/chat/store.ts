@@ -2,13 +2,15 @@
 // reloads the page or reconnects to another node keeps its identity and history.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from '../node/redis.ts';
+import { presenceKey } from './presence-keys.ts';
 
 /** How long an idle session, a user and stored messages are kept. */
 export const TTL_SECONDS = 7 * 24 * 3600;
+/** Kept per conversation (two users) and per room. */
 const PRIVATE_HISTORY = 1000;
 const ROOM_HISTORY = 500;
-/** Room history sent on `join`. */
-export const ROOM_HISTORY_ON_JOIN = 200;
+/** The most messages one reply carries: per user in `users`, on `join`, per page. */
+export const PAGE = 50;
 /** At most this many users (the most recently seen) are listed in `users`. */
 const USERS_LISTED = 500;
 
@@ -40,26 +42,38 @@ export interface KnownUser {
   connected: boolean;
 }
 
+// A conversation and a room are each a sorted set whose members are `<id>|<json>`, all with score
+// 0: ids sort by time, so the set is ordered lexically by time and a page is one
+// ZRANGE … BYLEX REV LIMIT, bounded whatever the history holds.
 const key = {
   session: (id: string) => `chat:session:${id}`,
   user: (id: string) => `chat:user:${id}`,
   users: 'chat:users',
-  privateMessages: (userID: string) => `chat:pm:${userID}`,
-  room: (room: string) => `chat:room:${room}`,
+  conversation: (a: string, b: string) => `chat:dm:${a < b ? `${a}|${b}` : `${b}|${a}`}`,
+  room: (room: string) => `chat:room-log:${room}`,
   sessionRooms: (sessionID: string) => `chat:session-rooms:${sessionID}`,
 };
 
-function parseAll<T>(items: string[]): T[] {
+/** Members of a history set, newest first, parsed; a corrupt entry is skipped. */
+function parseMembers<T>(members: string[]): T[] {
   const out: T[] = [];
-  for (const item of items) {
+  for (const member of members) {
     try {
-      out.push(JSON.parse(item) as T);
+      out.push(JSON.parse(member.slice(member.indexOf('|') + 1)) as T);
     } catch {
-      // A corrupt entry is skipped rather than failing the whole history.
+      // A corrupt entry is skipped rather than failing the whole page.
     }
   }
   return out;
 }
+
+/** The newest `PAGE` members of a history set strictly older than message id `before`. */
+const pageRange = (before: string | undefined) =>
+  [
+    before === undefined ? '+' : `(${before}`,
+    '-',
+    { BY: 'LEX', REV: true, LIMIT: { offset: 0, count: PAGE } },
+  ] as const;
 
 /** Message ids sort by time, then by a random suffix: unique across nodes without coordination. */
 export function messageId(ts: number): string {
@@ -80,16 +94,13 @@ export class ChatStore {
     return { sessionID: randomUUID(), userID: randomUUID(), username };
   }
 
-  /** Stores or refreshes a session and its user, and marks the user connected. */
-  async touch(session: Session, connected = true): Promise<void> {
+  /** Stores or refreshes a session and its user, and renews their time to live. */
+  async touch(session: Session): Promise<void> {
     await this.redis
       .multi()
       .hSet(key.session(session.sessionID), { userID: session.userID, username: session.username })
       .expire(key.session(session.sessionID), TTL_SECONDS)
-      .hSet(key.user(session.userID), {
-        username: session.username,
-        connected: connected ? '1' : '0',
-      })
+      .hSet(key.user(session.userID), { username: session.username })
       .expire(key.user(session.userID), TTL_SECONDS)
       .zAdd(key.users, { score: Date.now(), value: session.userID })
       // The rooms live as long as the session they belong to (an empty set has no key: no-op).
@@ -112,59 +123,74 @@ export class ChatStore {
     return (await this.redis.exists(key.user(userID))) === 1;
   }
 
-  /** Every known user (most recently seen first, bounded) with the messages exchanged with `me`. */
+  /**
+   * Every known user (most recently seen first, bounded) with the latest messages exchanged with
+   * `me`, oldest first, and whether the presence registry counts it online: one MULTI whose cost
+   * is bounded by the users listed times a page.
+   */
   async usersFor(me: string): Promise<Array<KnownUser & { messages: PrivateMessage[] }>> {
     const now = Date.now();
     await this.redis.zRemRangeByScore(key.users, '-inf', now - TTL_SECONDS * 1000);
     const ids = await this.redis.zRange(key.users, 0, USERS_LISTED - 1, { REV: true });
     const multi = this.redis.multi();
-    for (const id of ids) multi.hGetAll(key.user(id));
-    multi.lRange(key.privateMessages(me), 0, -1);
-    const replies = await multi.exec();
-    const history = parseAll<PrivateMessage>(replies.at(-1) as unknown as string[]);
-    const byCounterpart = new Map<string, PrivateMessage[]>();
-    for (const message of history) {
-      const other = message.from === me ? message.to : message.from;
-      const list = byCounterpart.get(other) ?? [];
-      list.push(message);
-      byCounterpart.set(other, list);
+    for (const id of ids) {
+      multi
+        .hGet(key.user(id), 'username')
+        .exists(presenceKey.userInstances(id))
+        .zScore(presenceKey.leaving, id)
+        .zRange(key.conversation(me, id), ...pageRange(undefined));
     }
+    const replies = (await multi.exec()) as unknown[];
     const users: Array<KnownUser & { messages: PrivateMessage[] }> = [];
     ids.forEach((userID, i) => {
-      const data = replies[i] as unknown as Record<string, string>;
-      if (!data?.username) return;
+      const [username, instances, leaving, messages] = replies.slice(i * 4, i * 4 + 4) as [
+        string | null,
+        number,
+        number | null,
+        string[],
+      ];
+      if (!username) return;
       users.push({
         userID,
-        username: data.username,
-        connected: data.connected === '1',
-        messages: byCounterpart.get(userID) ?? [],
+        username,
+        // A user in its grace period has not been announced gone, so it still counts as online.
+        connected: instances > 0 || leaving !== null,
+        messages: parseMembers<PrivateMessage>(messages).reverse(),
       });
     });
     return users;
   }
 
+  /** Older private messages between `me` and `other`, newest first. */
+  async privateMessages(me: string, other: string, before?: string): Promise<PrivateMessage[]> {
+    const members = await this.redis.zRange(key.conversation(me, other), ...pageRange(before));
+    return parseMembers<PrivateMessage>(members);
+  }
+
   async savePrivateMessage(message: PrivateMessage): Promise<void> {
-    const json = JSON.stringify(message);
-    const multi = this.redis.multi();
-    for (const owner of new Set([message.from, message.to])) {
-      multi
-        .rPush(key.privateMessages(owner), json)
-        .lTrim(key.privateMessages(owner), -PRIVATE_HISTORY, -1)
-        .expire(key.privateMessages(owner), TTL_SECONDS);
-    }
-    await multi.exec();
+    await this.append(key.conversation(message.from, message.to), message, PRIVATE_HISTORY);
   }
 
   async saveRoomMessage(message: RoomMessage): Promise<void> {
-    await this.redis
-      .multi()
-      .rPush(key.room(message.room), JSON.stringify(message))
-      .lTrim(key.room(message.room), -ROOM_HISTORY, -1)
-      .expire(key.room(message.room), TTL_SECONDS)
-      .exec();
+    await this.append(key.room(message.room), message, ROOM_HISTORY);
   }
 
-  async roomHistory(room: string, count = ROOM_HISTORY_ON_JOIN): Promise<RoomMessage[]> {
-    return parseAll<RoomMessage>(await this.redis.lRange(key.room(room), -count, -1));
+  /** The latest room messages, oldest first (as `join` answers). */
+  async roomHistory(room: string): Promise<RoomMessage[]> {
+    return (await this.olderRoomMessages(room)).reverse();
+  }
+
+  /** Older room messages, newest first. */
+  async olderRoomMessages(room: string, before?: string): Promise<RoomMessage[]> {
+    return parseMembers<RoomMessage>(await this.redis.zRange(key.room(room), ...pageRange(before)));
+  }
+
+  private async append(k: string, message: { id: string }, keep: number): Promise<void> {
+    await this.redis
+      .multi()
+      .zAdd(k, { score: 0, value: `${message.id}|${JSON.stringify(message)}` })
+      .zRemRangeByRank(k, 0, -(keep + 1))
+      .expire(k, TTL_SECONDS)
+      .exec();
   }
 }

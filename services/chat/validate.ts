@@ -15,11 +15,17 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+// Control (Cc) and format (Cf) characters let a name look like another one or reorder the text
+// around it: bidi overrides (U+202E), zero-width joiners and spaces (U+200B, U+200D, U+FEFF).
+const INVISIBLE = /[\p{Cc}\p{Cf}]/u;
+
 export function username(value: unknown): Checked<string> {
   if (typeof value !== 'string') return fail('invalid username');
-  const trimmed = value.trim();
-  if (trimmed.length < 1 || trimmed.length > LIMITS.username) return fail('invalid username');
-  return { ok: true, value: trimmed };
+  // Tested before trimming, which would quietly drop a U+FEFF at either end.
+  if (INVISIBLE.test(value)) return fail('invalid username');
+  const name = value.normalize('NFC').trim();
+  if (name.length < 1 || name.length > LIMITS.username) return fail('invalid username');
+  return { ok: true, value: name };
 }
 
 function content(value: unknown): Checked<string> {
@@ -44,14 +50,49 @@ export function room(value: unknown): Checked<string> {
   return { ok: true, value: trimmed };
 }
 
+function id(value: unknown, what: string): Checked<string> {
+  if (typeof value !== 'string' || value.length < 1 || value.length > LIMITS.id) {
+    return fail(`${what} must be an id of 1 to ${LIMITS.id} characters`);
+  }
+  return { ok: true, value };
+}
+
+/** `before` is optional: absent means the newest page. */
+function before(value: unknown): Checked<string | undefined> {
+  return value === undefined || value === null
+    ? { ok: true, value: undefined }
+    : id(value, 'before');
+}
+
+export function privateMessagesPage(
+  value: unknown,
+): Checked<{ with: string; before: string | undefined }> {
+  if (!isRecord(value)) return fail('expected { with, before? }');
+  const other = id(value.with, 'with');
+  if (!other.ok) return other;
+  const older = before(value.before);
+  if (!older.ok) return older;
+  return { ok: true, value: { with: other.value, before: older.value } };
+}
+
+export function roomHistoryPage(
+  value: unknown,
+): Checked<{ room: string; before: string | undefined }> {
+  if (!isRecord(value)) return fail('expected { room, before? }');
+  const name = room(value.room);
+  if (!name.ok) return name;
+  const older = before(value.before);
+  if (!older.ok) return older;
+  return { ok: true, value: { room: name.value, before: older.value } };
+}
+
 export function privateMessage(value: unknown): Checked<{ content: string; to: string }> {
   if (!isRecord(value)) return fail('expected { content, to }');
   const text = content(value.content);
   if (!text.ok) return text;
-  if (typeof value.to !== 'string' || value.to.length < 1 || value.to.length > LIMITS.id) {
-    return fail('to must be a userID');
-  }
-  return { ok: true, value: { content: text.value, to: value.to } };
+  const to = id(value.to, 'to');
+  if (!to.ok) return to;
+  return { ok: true, value: { content: text.value, to: to.value } };
 }
 
 export function roomMessage(value: unknown): Checked<{ room: string; content: string }> {

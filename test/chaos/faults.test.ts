@@ -185,9 +185,24 @@ describe('faults under load', { timeout: 300_000 }, () => {
 
     const reader = await chatUser(kit.url, 200, { username: 'auditor' });
     const stored = new Set<string>();
+    // join answers with the latest 50; older ones page in, newest first. Paced under the
+    // per-socket rate limit (10 events/s).
+    const paced = async <T>(event: string, payload: unknown) => {
+      await new Promise((r) => setTimeout(r, 110));
+      return (await ask(reader.socket, event, payload)) as T;
+    };
     for (const name of new Set(acked.values())) {
-      const joined = (await ask(reader.socket, 'join', name)) as { history: Array<{ id: string }> };
-      for (const m of joined.history) stored.add(m.id);
+      let page = (await paced<{ history: Array<{ id: string }> }>('join', name)).history;
+      while (page.length > 0) {
+        for (const m of page) stored.add(m.id);
+        const oldest = page.map((m) => m.id).sort()[0];
+        page = (
+          await paced<{ history: Array<{ id: string }> }>('room history', {
+            room: name,
+            before: oldest,
+          })
+        ).history;
+      }
     }
     reader.socket.disconnect();
     const lost = [...acked.keys()].filter((id) => !stored.has(id));

@@ -55,3 +55,19 @@ export async function chatUserAwayFrom(
   }
   throw new Error(`no source network led away from ${nodes.join(', ')}`);
 }
+
+/** A user served by `node`: tries source networks from `from` on until nginx sends it there. */
+export async function chatUserOn(
+  baseUrl: string,
+  node: string,
+  auth: { username: string } | { sessionID: string },
+  from = 1,
+): Promise<ChatUser & { net: number }> {
+  for (let net = from; net < from + 60; net++) {
+    const user = await chatUser(baseUrl, net, auth);
+    if (user.session.node === node) return { ...user, net };
+    user.socket.disconnect();
+    auth = { sessionID: user.session.sessionID };
+  }
+  throw new Error(`no source network led to ${node}`);
+}

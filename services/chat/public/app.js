@@ -404,9 +404,9 @@ socket.on('connect_error', (error) => {
   }
   // socket.active: the manager tries again by itself (a network error, not a refusal).
   if (socket.active) return;
-  if (error.message === 'storage unavailable') {
-    // The server is up but its Redis is not: a refusal that passes. Try again shortly.
-    setConnection('reconnecting', 'reconnecting… (server storage unavailable)');
+  if (error.message === 'storage unavailable' || error.message === 'storage full') {
+    // The server is up but its Redis is away or full: a refusal that passes. Try again shortly.
+    setConnection('reconnecting', `reconnecting… (server ${error.message})`);
     setTimeout(() => socket.connect(), 2000 + Math.random() * 2000);
     return;
   }
