@@ -13,10 +13,11 @@ export interface Liveness {
 /** One probe per second (start to start); each probe has a 1 s timeout of its own (probes.ts). */
 export const PROBE_INTERVAL_MS = 1000;
 /**
- * Five silent seconds: far beyond a healthy node's answer (a few ms) or a GC pause (tens of ms),
- * short enough that a hung node holds its share of new clients for seconds, not forever.
+ * Eight silent seconds: far beyond a healthy node's answer (a few ms) or a GC pause (tens of ms),
+ * and beyond a burst of overload, where killing a merely busy node would move its load onto the
+ * others; short enough that a hung node is replaced within 15 s.
  */
-export const MAX_SILENT_PROBES = 5;
+export const MAX_SILENT_PROBES = 8;
 
 export interface WatchOptions {
   readonly name: string;

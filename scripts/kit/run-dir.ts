@@ -10,11 +10,13 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
 } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { createNew, foreignControl, readNoFollow, UnsafePathError } from './safe-files.ts';
 import { knownServiceUser, type RunAs } from './service-user.ts';
 
@@ -84,17 +86,27 @@ export function prepareRunDir(dir: RunDir): void {
 }
 
 /**
- * Gives the folders Redis and the nodes write to (RUN_DIR/redis with its data, RUN_DIR/sockets) to
- * the user they run as; links in them are changed themselves, never what they point to.
+ * Gives the service user RUN_DIR/redis and RUN_DIR/sockets and what is in them. Root walks them
+ * only while they are root's again: inside a folder the service user owns, it could swap an
+ * entry for a link between root's look and root's chown. Entries already the user's are left as
+ * they are (and not walked into).
  */
 export function handOverWritableDirs(dir: RunDir, user: RunAs): void {
-  const give = (path: string) => {
-    lchownSync(path, user.uid, user.gid);
-    if (!lstatSync(path).isDirectory()) return;
-    for (const entry of readdirSync(path)) give(join(path, entry));
+  const own = process.getuid?.() ?? 0;
+  const giveContents = (path: string) => {
+    for (const entry of readdirSync(path)) {
+      const inside = join(path, entry);
+      const stats = lstatSync(inside);
+      if (stats.uid === user.uid) continue;
+      if (stats.isDirectory()) giveContents(inside);
+      lchownSync(inside, user.uid, user.gid);
+    }
   };
-  give(dir.redis);
-  give(dir.sockets);
+  for (const top of [dir.redis, dir.sockets]) {
+    lchownSync(top, own, own);
+    giveContents(top);
+    lchownSync(top, user.uid, user.gid);
+  }
 }
 
 /** A secret kept in RUN_DIR, if one was made (never read through a symbolic link). */
@@ -124,18 +136,18 @@ export function pidFile(dir: RunDir, part: string): string {
 }
 
 /**
- * A process as a pid file records it: pid, kernel start time (a reused pid has another) and
- * command name (/proc/<pid>/comm: `node`, `redis-server`, `nginx`), so that a pid file naming
- * pid 1 or any unrelated process, planted or left over, never gets it signalled.
+ * A process as a pid file records it: pid, kernel start time (a reused pid has another) and the
+ * executable it runs (/proc/<pid>/exe), so that a pid file naming pid 1 or any unrelated process,
+ * planted or left over, never gets it signalled. (Not /proc/<pid>/comm: Node 24 names its main
+ * thread `MainThread`, nodejs/node#56416.)
  */
-export function processRecord(pid: number, command: string): string {
-  // The kernel keeps the first 15 bytes of the executable's name.
-  return `${pid} ${startTime(pid) ?? ''} ${basename(command).slice(0, 15)}\n`;
+export function processRecord(pid: number, executable = executableOf(pid)): string {
+  return `${pid} ${startTime(pid) ?? ''} ${executable ?? ''}\n`;
 }
 
-/** `command` is what the process runs (its comm once it has exec'd); node by default. */
+/** Records the process `pid`, which runs `command` (its real path, if /proc does not say). */
 export function writePid(dir: RunDir, part: string, pid: number, command = process.execPath): void {
-  writeAtomic(pidFile(dir, part), processRecord(pid, command));
+  writeAtomic(pidFile(dir, part), processRecord(pid, executableOf(pid) ?? realpathSync(command)));
 }
 
 export function removePid(dir: RunDir, part: string): void {
@@ -151,9 +163,10 @@ export function alive(pid: number): boolean {
   }
 }
 
-function commandName(pid: number): string | undefined {
+/** The executable a process runs; an upgraded package leaves the old one `(deleted)`. */
+function executableOf(pid: number): string | undefined {
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trimEnd();
+    return readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
   } catch {
     return undefined;
   }
@@ -173,7 +186,7 @@ function startTime(pid: number): string | undefined {
 /**
  * The pid a record file (a pid file, up.lock) names, if that very process still runs: the file
  * is ours and nobody else could have written it, the pid is neither 1 nor this process, and its
- * start time and command name are the recorded ones.
+ * start time and executable are the recorded ones.
  */
 export function recordedLivePid(file: string): number | undefined {
   let stats: ReturnType<typeof lstatSync>;
@@ -184,10 +197,11 @@ export function recordedLivePid(file: string): number | undefined {
   }
   if (!stats.isFile() || foreignControl(stats, [process.getuid?.() ?? 0]) !== undefined)
     return undefined;
-  const [pidText, started, command] = (readNoFollow(file) ?? '').trim().split(' ');
+  const [pidText, started, ...rest] = (readNoFollow(file) ?? '').trim().split(' ');
+  const executable = rest.join(' ');
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !alive(pid)) return undefined;
-  if (command === undefined || command !== commandName(pid)) return undefined;
+  if (executable === '' || executable !== executableOf(pid)) return undefined;
   return startTime(pid) === started ? pid : undefined;
 }
 

@@ -2,15 +2,7 @@
 // it: pid 1, this process, another command, a file others may write or a link are all refused.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import {
-  chmodSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -20,6 +12,7 @@ import {
   processRecord,
   recordedLivePid,
   runDir,
+  writePid,
 } from '../../scripts/kit/run-dir.ts';
 
 describe('pid files', () => {
@@ -39,26 +32,42 @@ describe('pid files', () => {
     return file;
   };
 
-  it('finds a process by pid, start time and command name', () => {
-    plant('a.pid', processRecord(pid, '/usr/bin/sleep'));
+  it('finds a process by pid, start time and executable', () => {
+    plant('a.pid', processRecord(pid));
     assert.equal(livePid(dir, 'a'), pid);
   });
 
-  it('refuses another command name, a missing one, pid 1 and this process', () => {
-    plant('b.pid', processRecord(pid, 'node'));
+  it('finds a node process that renames its main thread, as Node 24 does', async () => {
+    // Node 24 calls its main thread `MainThread` (nodejs/node#56416): /proc/<pid>/comm changes.
+    const node = spawn(
+      process.execPath,
+      ['-e', "process.title = 'MainThread'; setTimeout(() => {}, 60_000); console.log('ready')"],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    try {
+      writePid(dir, 'node', node.pid as number);
+      await new Promise((resolve) => node.stdout.once('data', resolve));
+      assert.equal(livePid(dir, 'node'), node.pid);
+    } finally {
+      node.kill('SIGKILL');
+    }
+  });
+
+  it('refuses another executable, a missing one, pid 1 and this process', () => {
+    plant('b.pid', processRecord(pid, process.execPath));
     assert.equal(livePid(dir, 'b'), undefined, 'sleep is not node');
-    plant('c.pid', `${processRecord(pid, 'sleep').split(' ').slice(0, 2).join(' ')}\n`);
-    assert.equal(livePid(dir, 'c'), undefined, 'a record without a command name');
-    plant('d.pid', processRecord(1, readFileSync('/proc/1/comm', 'utf8').trim()));
+    plant('c.pid', `${processRecord(pid).split(' ').slice(0, 2).join(' ')}\n`);
+    assert.equal(livePid(dir, 'c'), undefined, 'a record without an executable');
+    plant('d.pid', processRecord(1));
     assert.equal(livePid(dir, 'd'), undefined, 'pid 1');
     plant('e.pid', processRecord(process.pid, process.execPath));
     assert.equal(livePid(dir, 'e'), undefined, 'this process');
   });
 
   it('refuses a pid file others may write, or a link', () => {
-    plant('f.pid', processRecord(pid, 'sleep'), 0o666);
+    plant('f.pid', processRecord(pid), 0o666);
     assert.equal(livePid(dir, 'f'), undefined, 'writable by others');
-    const real = plant('real.pid', processRecord(pid, 'sleep'));
+    const real = plant('real.pid', processRecord(pid));
     symlinkSync(real, pidFile(dir, 'g'));
     assert.equal(recordedLivePid(pidFile(dir, 'g')), undefined, 'a symbolic link');
   });
