@@ -5,10 +5,14 @@ import { randomBytes } from 'node:crypto';
 import { InMemoryStore, instrument } from '@socket.io/admin-ui';
 import type { Server, Socket } from 'socket.io';
 import { passwordChecker } from './admin-auth.ts';
+import { clientAddress } from './client-address.ts';
+import { KeyedLimiter } from './engine-limits.ts';
 import type { Redis } from './redis.ts';
 
 /** Failed logins one Engine.IO connection may make before it is closed. */
 const FAILURES_PER_CONNECTION = 3;
+/** Failed logins per client address: 10 at once, then one a minute. */
+const FAILURES_PER_ADDRESS = { burst: 10, perSecond: 1 / 60 } as const;
 
 /** Admin sessions shared by all nodes. The package's RedisStore expects a callback-style client
  * (ioredis, node-redis 3), and its abstract Store is not exported, hence InMemoryStore as base. */
@@ -91,8 +95,15 @@ export class TallyingEventBuffer implements EventBuffer {
 function authenticate(store: NodeRedisStore, passwordHash: string) {
   const passwordMatches = passwordChecker(passwordHash);
   const failures = new WeakMap<object, number>();
+  const failuresOf = new KeyedLimiter(FAILURES_PER_ADDRESS.perSecond, FAILURES_PER_ADDRESS.burst);
   return async (socket: Socket, next: (error?: Error) => void) => {
     const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
+    const address = clientAddress(socket.request);
+    if (failuresOf.exhausted(address)) {
+      next(new Error('too many failed logins from this address, try later'));
+      socket.conn.close();
+      return;
+    }
     try {
       if (typeof auth.sessionId === 'string' && (await store.doesSessionExist(auth.sessionId))) {
         return next();
@@ -106,6 +117,7 @@ function authenticate(store: NodeRedisStore, passwordHash: string) {
       socket.emit('session', sessionId);
       return next();
     }
+    failuresOf.take(address);
     const failed = (failures.get(socket.conn) ?? 0) + 1;
     failures.set(socket.conn, failed);
     next(new Error('invalid credentials'));

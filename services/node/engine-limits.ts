@@ -103,6 +103,13 @@ export class KeyedLimiter {
     return true;
   }
 
+  /** Whether `key` has no token left now (takes none). */
+  exhausted(key: string, now = Date.now()): boolean {
+    const bucket = this.buckets.get(key);
+    if (bucket === undefined) return false;
+    return bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond < 1;
+  }
+
   get size(): number {
     return this.buckets.size;
   }

@@ -6,15 +6,16 @@
 // nginx's per-address handshake limit. And a middleware that never calls next() leaves its
 // socket in the namespace for good (admin-ui's did). This guard runs first in every namespace:
 // a second CONNECT to a namespace that the connection already joined, or is joining, is refused;
-// a connection that sends more CONNECTs than any client would is closed; and a socket still in
+// a connection that sends CONNECTs faster than any client would is closed; and a socket still in
 // the middlewares after MIDDLEWARE_LIMIT_MS is dropped with its connection.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace, Server, Socket } from 'socket.io';
 import { closeNow } from './engine-limits.ts';
 
-/** CONNECT packets one Engine.IO connection may send in its life (a client sends one per
- * namespace; socket.io-client opens a new connection to retry a refused one). */
-const CONNECTS_PER_CONNECTION = 10;
+/** CONNECT packets one Engine.IO connection may send at once, and how often after that: a
+ * client sends one per namespace, and socket.io-client opens a new connection to retry a refused
+ * one; an application that joins and leaves namespaces on one connection gets one every 6 s. */
+const CONNECTS = { burst: 10, perSecond: 1 / 6 } as const;
 /** Longest a socket may wait in the namespace's middlewares before its connection is closed. */
 const MIDDLEWARE_LIMIT_MS = 10_000;
 
@@ -35,7 +36,9 @@ const internals = (nsp: Namespace) => nsp as unknown as NamespaceInternals;
 const inMiddlewares = (socket: Socket) => internals(socket.nsp)._preConnectSockets.has(socket.id);
 
 interface ConnectionClaims {
+  /** CONNECTs this connection may still send (a token bucket, see CONNECTS). */
   connects: number;
+  at: number;
   /** The socket per namespace name that this connection opened last. */
   sockets: Map<string, Socket>;
 }
@@ -46,10 +49,16 @@ export function guardNamespaces(io: Server, log: FastifyBaseLogger): void {
 
   const guard: Middleware = (socket, next) => {
     const conn = socket.conn;
-    const mine = claims.get(conn) ?? { connects: 0, sockets: new Map() };
+    const now = Date.now();
+    const mine = claims.get(conn) ?? { connects: CONNECTS.burst, at: now, sockets: new Map() };
     claims.set(conn, mine);
-    mine.connects += 1;
-    if (mine.connects > CONNECTS_PER_CONNECTION) {
+    mine.connects = Math.min(
+      CONNECTS.burst,
+      mine.connects + ((now - mine.at) / 1000) * CONNECTS.perSecond,
+    );
+    mine.at = now;
+    mine.connects -= 1;
+    if (mine.connects < 0) {
       log.warn({ address: socket.handshake.address }, 'too many CONNECT packets; closing');
       next(new Error('too many namespace connections'));
       closeNow(conn);
@@ -88,4 +97,4 @@ export function guardNamespaces(io: Server, log: FastifyBaseLogger): void {
   io.on('new_namespace', protect);
 }
 
-export const GUARD_LIMITS = { CONNECTS_PER_CONNECTION, MIDDLEWARE_LIMIT_MS } as const;
+export const GUARD_LIMITS = { CONNECTS, MIDDLEWARE_LIMIT_MS } as const;
