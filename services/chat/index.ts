@@ -192,9 +192,12 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
     });
 
     socket.emit('session', { sessionID: session.sessionID, userID, username, node: nodeId });
-    if (await presence.connected(userID, username)) {
-      socket.broadcast.emit('user connected', { userID, username });
-    }
+    // Presence failing (Redis away) must not leave the client without its user list.
+    const first = await presence.connected(userID, username).catch((error: Error) => {
+      log.warn({ err: error.message }, 'presence: connect not recorded');
+      return false;
+    });
+    if (first) socket.broadcast.emit('user connected', { userID, username });
     socket.emit('users', await store.usersFor(userID));
   }
 

@@ -39,18 +39,21 @@ return 0
 /**
  * KEYS: as connectScript. ARGV: instance, userID, sockets left on this instance, now (ms).
  * The user's last socket anywhere starts its grace instead of being announced: returns 1 then.
+ * An instance swept meanwhile (its node hung) has had its users settled by the sweep: nothing
+ * to do, or a user announced gone then would be announced twice. The grace is recorded before
+ * anything is removed: a full Redis refuses the ZADD and leaves the user as it was.
  */
 export const disconnectScript = new LuaScript(`
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 if tonumber(ARGV[3]) > 0 then
-  if redis.call('ZSCORE', KEYS[1], ARGV[1]) then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
   return 0
 end
+local last = redis.call('SCARD', KEYS[3]) <= 1 and redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1
+if last then redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2]) end
 redis.call('HDEL', KEYS[2], ARGV[2])
 redis.call('SREM', KEYS[3], ARGV[1])
-if redis.call('SCARD', KEYS[3]) == 0 then
-  redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])
-  return 1
-end
+if last then return 1 end
 return 0
 `);
 

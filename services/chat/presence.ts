@@ -5,6 +5,7 @@
 // gone, and the announcement never depends on the node it left. Instances that stop beating (a
 // killed or hung node) are swept by the others.
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from '../node/redis.ts';
 import { presenceKey as key } from './presence-keys.ts';
@@ -36,6 +37,8 @@ export interface PresenceEvents {
 
 export class Presence {
   readonly instance: string;
+  /** This node on this host: an earlier instance under it is this node before a restart. */
+  private readonly host: string;
   /** This instance's sockets per user: the truth the registry is rebuilt from when lost. */
   private readonly local = new Map<string, { sockets: number; username: string }>();
   private timers: NodeJS.Timeout[] = [];
@@ -45,11 +48,13 @@ export class Presence {
 
   constructor(
     private readonly redis: Redis,
-    private readonly nodeId: string,
+    nodeId: string,
     private readonly events: PresenceEvents,
     private readonly log: FastifyBaseLogger,
   ) {
-    this.instance = `${nodeId}:${randomUUID().slice(0, 8)}`;
+    // Node ids repeat across hosts (node-6001 on each): the host keeps instances apart.
+    this.host = `${nodeId}@${hostname()}`;
+    this.instance = `${this.host}:${randomUUID().slice(0, 8)}`;
   }
 
   start(): void {
@@ -164,7 +169,7 @@ export class Presence {
         this.mayJudgeOthers(now) ? now - PRESENCE_TIMING.staleMs : 0,
         now - PRESENCE_TIMING.graceMs,
         this.instance,
-        `${this.nodeId}:`,
+        `${this.host}:`,
         key.instancePrefix,
         key.userPrefix,
         SWEEP_BATCH,
