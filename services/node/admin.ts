@@ -87,6 +87,11 @@ export class TallyingEventBuffer implements EventBuffer {
   }
 }
 
+/** Socket.IO sends a refusal on the next tick, and not at all once the connection is closing. */
+function closeAfterAnswer(socket: Socket): void {
+  setImmediate(() => socket.conn.close());
+}
+
 /**
  * The login, in front of admin-ui (whose own is switched off): a saved session id, or user
  * `admin` with the password. Every path ends in `next()`, so no socket is left half-connected,
@@ -101,7 +106,7 @@ function authenticate(store: NodeRedisStore, passwordHash: string) {
     const address = clientAddress(socket.request);
     if (failuresOf.exhausted(address)) {
       next(new Error('too many failed logins from this address, try later'));
-      socket.conn.close();
+      closeAfterAnswer(socket);
       return;
     }
     try {
@@ -121,7 +126,7 @@ function authenticate(store: NodeRedisStore, passwordHash: string) {
     const failed = (failures.get(socket.conn) ?? 0) + 1;
     failures.set(socket.conn, failed);
     next(new Error('invalid credentials'));
-    if (failed >= FAILURES_PER_CONNECTION) socket.conn.close();
+    if (failed >= FAILURES_PER_CONNECTION) closeAfterAnswer(socket);
   };
 }
 

@@ -142,7 +142,13 @@ describe('hostile clients against the chat (Admin UI on)', () => {
       );
       assert.ok(!s.frames.some((f) => f.startsWith('40/admin,')), 'a wrong password got in');
     }
-    // The password still works.
+    // The address that guessed is refused for a while, whatever it sends now.
+    const guesser = await rawSocket(kit.url, attackedNet);
+    guesser.send(`40/admin,${JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD })}`);
+    const [refused] = await guesser.waitFrames((f) => f.startsWith('44/admin,'), 1);
+    assert.match(refused as string, /too many failed logins/);
+    guesser.close();
+    // The password still works from elsewhere.
     const admin = await rawSocket(kit.url, otherNet);
     admin.send(`40/admin,${JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD })}`);
     await admin.waitFrames((f) => f.startsWith('40/admin,{"sid"'), 1);
