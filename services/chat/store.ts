@@ -13,6 +13,15 @@ const ROOM_HISTORY = 500;
 export const PAGE = 50;
 /** At most this many users (the most recently seen) are listed in `users`. */
 const USERS_LISTED = 500;
+/** Conversations indexed per user by recency; older ones are still paged through `messages`. */
+const CONVERSATIONS_KEPT = 1000;
+/** Only the most recent conversations carry messages in `users`: it bounds what Redis reads. */
+const CONVERSATIONS_WITH_MESSAGES = 10;
+/**
+ * Bytes of stored message JSON that one `users` reply may carry, newest conversations first: far
+ * below the 4 MB a connection may leave unsent (services/node/engine-limits.ts), whoever writes.
+ */
+const USERS_MESSAGE_BYTES = 256 * 1024;
 
 export interface Session {
   sessionID: string;
@@ -49,6 +58,8 @@ const key = {
   session: (id: string) => `chat:session:${id}`,
   user: (id: string) => `chat:user:${id}`,
   users: 'chat:users',
+  /** Sorted set per user: the other party of each of its conversations → ts of the latest message. */
+  conversations: (userID: string) => `chat:convs:${userID}`,
   conversation: (a: string, b: string) => `chat:dm:${a < b ? `${a}|${b}` : `${b}|${a}`}`,
   room: (room: string) => `chat:room-log:${room}`,
   sessionRooms: (sessionID: string) => `chat:session-rooms:${sessionID}`,
@@ -79,6 +90,8 @@ const pageRange = (before: string | undefined) =>
 export function messageId(ts: number): string {
   return `${ts.toString(36).padStart(9, '0')}-${randomUUID().slice(0, 8)}`;
 }
+
+type Multi = ReturnType<Redis['multi']>;
 
 export class ChatStore {
   constructor(private readonly redis: Redis) {}
@@ -124,30 +137,52 @@ export class ChatStore {
   }
 
   /**
-   * Every known user (most recently seen first, bounded) with the latest messages exchanged with
-   * `me`, oldest first, and whether the presence registry counts it online: one MULTI whose cost
-   * is bounded by the users listed times a page.
+   * Every known user (most recently seen first, bounded) and whether the presence registry counts
+   * it online, with the latest messages exchanged with `me`, oldest first, for the most recent
+   * conversations only and within a byte budget; the others carry none and are paged through
+   * `messages`. Two round trips, whatever the histories hold.
    */
   async usersFor(me: string): Promise<Array<KnownUser & { messages: PrivateMessage[] }>> {
-    const now = Date.now();
-    await this.redis.zRemRangeByScore(key.users, '-inf', now - TTL_SECONDS * 1000);
-    const ids = await this.redis.zRange(key.users, 0, USERS_LISTED - 1, { REV: true });
+    const [, ids, recent] = (await this.redis
+      .multi()
+      .zRemRangeByScore(key.users, '-inf', Date.now() - TTL_SECONDS * 1000)
+      .zRange(key.users, 0, USERS_LISTED - 1, { REV: true })
+      .zRange(key.conversations(me), 0, CONVERSATIONS_WITH_MESSAGES - 1, { REV: true })
+      .exec()) as unknown as [number, string[], string[]];
+    const shown = new Set(ids);
+    const talked = recent.filter((id) => shown.has(id));
+
     const multi = this.redis.multi();
     for (const id of ids) {
       multi
         .hGet(key.user(id), 'username')
         .exists(presenceKey.userInstances(id))
-        .zScore(presenceKey.leaving, id)
-        .zRange(key.conversation(me, id), ...pageRange(undefined));
+        .zScore(presenceKey.leaving, id);
     }
+    for (const id of talked) multi.zRange(key.conversation(me, id), ...pageRange(undefined));
     const replies = (await multi.exec()) as unknown[];
+
+    // Newest conversation first, each newest message first, until the budget is spent: what each
+    // user carries is still its latest messages, so paging with the oldest id misses nothing.
+    const messages = new Map<string, PrivateMessage[]>();
+    let budget = USERS_MESSAGE_BYTES;
+    talked.forEach((id, i) => {
+      const members = replies[ids.length * 3 + i] as string[];
+      const kept: string[] = [];
+      for (const member of members) {
+        budget -= Buffer.byteLength(member);
+        if (budget < 0) break;
+        kept.push(member);
+      }
+      messages.set(id, parseMembers<PrivateMessage>(kept).reverse());
+    });
+
     const users: Array<KnownUser & { messages: PrivateMessage[] }> = [];
     ids.forEach((userID, i) => {
-      const [username, instances, leaving, messages] = replies.slice(i * 4, i * 4 + 4) as [
+      const [username, instances, leaving] = replies.slice(i * 3, i * 3 + 3) as [
         string | null,
         number,
         number | null,
-        string[],
       ];
       if (!username) return;
       users.push({
@@ -155,7 +190,7 @@ export class ChatStore {
         username,
         // A user in its grace period has not been announced gone, so it still counts as online.
         connected: instances > 0 || leaving !== null,
-        messages: parseMembers<PrivateMessage>(messages).reverse(),
+        messages: messages.get(userID) ?? [],
       });
     });
     return users;
@@ -167,12 +202,28 @@ export class ChatStore {
     return parseMembers<PrivateMessage>(members);
   }
 
+  /** Stores the message and moves the conversation to the top of both parties' index, at once. */
   async savePrivateMessage(message: PrivateMessage): Promise<void> {
-    await this.append(key.conversation(message.from, message.to), message, PRIVATE_HISTORY);
+    const multi = this.redis.multi();
+    this.append(multi, key.conversation(message.from, message.to), message, PRIVATE_HISTORY);
+    for (const [mine, other] of [
+      [message.from, message.to],
+      [message.to, message.from],
+    ] as const) {
+      const k = key.conversations(mine);
+      multi
+        // GT: a message stamped earlier by a node whose clock lags never moves it back.
+        .zAdd(k, { score: message.ts, value: other }, { GT: true })
+        .zRemRangeByRank(k, 0, -(CONVERSATIONS_KEPT + 1))
+        .expire(k, TTL_SECONDS);
+    }
+    await multi.exec();
   }
 
   async saveRoomMessage(message: RoomMessage): Promise<void> {
-    await this.append(key.room(message.room), message, ROOM_HISTORY);
+    const multi = this.redis.multi();
+    this.append(multi, key.room(message.room), message, ROOM_HISTORY);
+    await multi.exec();
   }
 
   /** The latest room messages, oldest first (as `join` answers). */
@@ -185,12 +236,11 @@ export class ChatStore {
     return parseMembers<RoomMessage>(await this.redis.zRange(key.room(room), ...pageRange(before)));
   }
 
-  private async append(k: string, message: { id: string }, keep: number): Promise<void> {
-    await this.redis
-      .multi()
+  /** Queues on `multi` the writes that add a message to a history set and keep it bounded. */
+  private append(multi: Multi, k: string, message: { id: string }, keep: number): void {
+    multi
       .zAdd(k, { score: 0, value: `${message.id}|${JSON.stringify(message)}` })
       .zRemRangeByRank(k, 0, -(keep + 1))
-      .expire(k, TTL_SECONDS)
-      .exec();
+      .expire(k, TTL_SECONDS);
   }
 }

@@ -6,6 +6,8 @@ const ROOMS_KEY = 'kit.rooms';
 // Per tab, so that a reload reopens the conversation that was open.
 const SELECTED_KEY = 'kit.selected';
 const ACK_TIMEOUT_MS = 10_000;
+// The most messages the server answers per page (services/chat/store.ts): a shorter page is the last.
+const PAGE = 50;
 // The server's rule (services/chat/validate.ts): letters, digits, space, _ . -, not starting
 // with a space, at most 64 characters.
 const ROOM_NAME = /^[\p{L}\p{N}_.-][\p{L}\p{N} _.-]{0,63}$/u;
@@ -38,10 +40,12 @@ const view = {
 const state = {
   /** @type {{ userID: string, username: string, node: string } | null} */
   me: null,
-  /** @type {Map<string, { userID: string, username: string, connected: boolean, messages: Message[], unread: number }>} */
+  // `fetched`: the latest page was asked for on this connection (`users` carries messages for the
+  // most recent conversations only). `complete`: the oldest message is known, no page is left.
+  /** @type {Map<string, { userID: string, username: string, connected: boolean, messages: Message[], unread: number, fetched: boolean, complete: boolean }>} */
   users: new Map(),
   usersLoaded: false,
-  /** @type {Map<string, { messages: Message[], unread: number, loaded: boolean }>} */
+  /** @type {Map<string, { messages: Message[], unread: number, loaded: boolean, complete: boolean }>} */
   rooms: new Map(),
   /** @type {{ kind: 'user' | 'room', id: string } | null} */
   selected: readSelected(),
@@ -94,6 +98,8 @@ function merge(known, incoming) {
   return { messages, added };
 }
 
+const entryOf = (target) =>
+  target?.kind === 'user' ? state.users.get(target.id) : state.rooms.get(target?.id ?? '');
 const isSelected = (kind, id) => state.selected?.kind === kind && state.selected.id === id;
 const fromOthers = (messages) => messages.filter((m) => m.from !== state.me?.userID).length;
 const nameOf = (userID) => state.users.get(userID)?.username ?? userID;
@@ -101,7 +107,15 @@ const nameOf = (userID) => state.users.get(userID)?.username ?? userID;
 function userEntry(userID, username = userID) {
   let user = state.users.get(userID);
   if (!user) {
-    user = { userID, username, connected: false, messages: [], unread: 0 };
+    user = {
+      userID,
+      username,
+      connected: false,
+      messages: [],
+      unread: 0,
+      fetched: false,
+      complete: false,
+    };
     state.users.set(userID, user);
   }
   return user;
@@ -116,6 +130,15 @@ function addPrivate(incoming) {
   if (isSelected('user', other)) renderConversation();
   else user.unread += fromOthers(added);
   renderUsers();
+}
+
+/** Older messages of a conversation, asked for by this page: never unread. */
+function addOlder(target, incoming) {
+  const entry = entryOf(target);
+  if (!entry) return;
+  entry.messages = merge(entry.messages, incoming).messages;
+  // In full: the control is drawn again, or goes once the oldest message is known.
+  if (isSelected(target.kind, target.id)) renderConversation({ full: true, keepPlace: true });
 }
 
 function addRoomMessages(room, incoming, countUnread) {
@@ -244,14 +267,42 @@ function currentConversation() {
   return null;
 }
 
+/** The control at the top of a conversation that asks for the page before its oldest message. */
+function olderControl() {
+  const target = state.selected;
+  const entry = entryOf(target);
+  if (!entry || entry.complete || entry.messages.length === 0) return null;
+  if (target.kind === 'user' && !entry.fetched) return null;
+  if (target.kind === 'room' && !entry.loaded) return null;
+  const button = el('button', {
+    type: 'button',
+    className: 'secondary',
+    'data-testid': 'older',
+    text: 'Older messages',
+  });
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    button.textContent = 'Loading…';
+    const error = await loadOlder(target);
+    if (error) {
+      showError(view.chatError, `Could not load older messages: ${error}`);
+      button.disabled = false;
+      button.textContent = 'Older messages';
+    }
+  });
+  return el('li', { className: 'older' }, button);
+}
+
 /** Appends what is new when only that changed, so that a screen reader announces only it;
- * otherwise (another conversation, or `full`) draws the conversation again. */
-function renderConversation({ toEnd = false, full = false } = {}) {
+ * otherwise (another conversation, or `full`) draws the conversation again. `keepPlace` keeps
+ * the messages in view where they were when older ones are drawn above them. */
+function renderConversation({ toEnd = false, full = false, keepPlace = false } = {}) {
   const current = currentConversation();
   const list = view.conversation;
   const key = current ? `${state.selected.kind}:${state.selected.id}` : '';
   const messages = current?.messages ?? [];
   const atBottom = toEnd || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  const fromBottom = list.scrollHeight - list.scrollTop;
   view.title.textContent = current?.title ?? 'Pick someone to talk to, or join a room';
   view.leave.hidden = state.selected?.kind !== 'room' || !current;
   const shown =
@@ -264,13 +315,17 @@ function renderConversation({ toEnd = false, full = false } = {}) {
       list.append(...messages.slice(shown.length).map(renderMessage));
     }
   } else {
-    list.replaceChildren(...messages.map(renderMessage));
+    list.replaceChildren(olderControl() ?? '', ...messages.map(renderMessage));
     if (current && messages.length === 0) {
-      list.append(el('li', { className: 'empty', text: 'No messages yet.' }));
+      const loading = state.selected.kind === 'user' && !entryOf(state.selected)?.fetched;
+      list.append(
+        el('li', { className: 'empty', text: loading ? 'Loading…' : 'No messages yet.' }),
+      );
     }
   }
   list.dataset.key = key;
   if (atBottom) list.scrollTop = list.scrollHeight;
+  else if (keepPlace) list.scrollTop = list.scrollHeight - fromBottom;
   setComposerEnabled(Boolean(current));
 }
 
@@ -293,6 +348,7 @@ function select(selected) {
   renderRooms();
   renderConversation({ toEnd: true });
   if (selected) view.messageForm.elements.content.focus();
+  if (selected?.kind === 'user') fetchLatest(selected.id);
 }
 
 function forgetSession() {
@@ -344,6 +400,46 @@ async function request(event, payload) {
   }
 }
 
+/** The latest page of a private conversation, once per connection: `users` carries messages for
+ * the most recent conversations only, and may have missed some while disconnected. */
+async function fetchLatest(userID) {
+  const user = state.users.get(userID);
+  if (!user || user.fetched || !socket.connected) return;
+  user.fetched = true;
+  const answer = await request('messages', { with: userID });
+  if (!answer.ok) {
+    user.fetched = false;
+    if (isSelected('user', userID)) {
+      showError(view.chatError, `Could not load the conversation: ${answer.error ?? 'no answer'}`);
+      renderConversation({ full: true });
+    }
+    return;
+  }
+  const page = answer.messages ?? [];
+  if (page.length < PAGE) user.complete = true;
+  const { messages, added } = merge(user.messages, page);
+  user.messages = messages;
+  // Drawn again only when it shows something new: messages, the older-messages control, or that
+  // the conversation is empty rather than loading.
+  const due = added.length > 0 || !user.complete || messages.length === 0;
+  if (due && isSelected('user', userID)) renderConversation({ full: true });
+}
+
+/** The page before the oldest message shown; resolves with an error message or null. */
+async function loadOlder(target) {
+  const oldest = entryOf(target)?.messages[0]?.id;
+  const answer =
+    target.kind === 'user'
+      ? await request('messages', { with: target.id, before: oldest })
+      : await request('room history', { room: target.id, before: oldest });
+  if (!answer.ok) return answer.error ?? 'no answer';
+  const page = (target.kind === 'user' ? answer.messages : answer.history) ?? [];
+  const entry = entryOf(target);
+  if (entry && page.length < PAGE) entry.complete = true;
+  addOlder(target, page);
+  return null;
+}
+
 async function joinRoom(room, { countUnread }) {
   const answer = await request('join', room);
   if (answer.error || !answer.ok) {
@@ -357,8 +453,13 @@ async function joinRoom(room, { countUnread }) {
   }
   const entry = state.rooms.get(room);
   if (!entry) return null; // left while the join was in flight
-  addRoomMessages(room, answer.history ?? [], countUnread && entry.loaded);
+  const history = answer.history ?? [];
+  if (history.length < PAGE) entry.complete = true;
+  const first = !entry.loaded;
   entry.loaded = true;
+  addRoomMessages(room, history, countUnread && !first);
+  // The older-messages control waits for the first history.
+  if (first && isSelected('room', room)) renderConversation({ full: true });
   return null;
 }
 
@@ -440,11 +541,14 @@ socket.on('users', (users) => {
     user.messages = messages;
     if (countUnread && !isSelected('user', user.userID)) user.unread += fromOthers(added);
   }
+  // A new connection: what was missed while away is asked for again when a conversation opens.
+  for (const user of state.users.values()) user.fetched = false;
   state.usersLoaded = true;
   if (state.selected?.kind === 'user' && !state.users.has(state.selected.id)) select(null);
   renderUsers();
   // Authors are shown by name, and names may have arrived with this list.
   renderConversation({ full: true });
+  if (state.selected?.kind === 'user') fetchLatest(state.selected.id);
 });
 
 socket.on('user connected', ({ userID, username }) => {
@@ -514,7 +618,7 @@ view.roomForm.addEventListener('submit', async (event) => {
   showError(view.chatError, null);
   input.value = '';
   if (!state.rooms.has(room)) {
-    state.rooms.set(room, { messages: [], unread: 0, loaded: false });
+    state.rooms.set(room, { messages: [], unread: 0, loaded: false, complete: false });
     saveRooms();
     renderRooms();
   }
@@ -539,7 +643,9 @@ view.leave.addEventListener('click', async () => {
 
 // ── start ────────────────────────────────────────────────────────────────────────────────────
 
-for (const room of storedRooms()) state.rooms.set(room, { messages: [], unread: 0, loaded: false });
+for (const room of storedRooms()) {
+  state.rooms.set(room, { messages: [], unread: 0, loaded: false, complete: false });
+}
 
 const sessionID = localStorage.getItem(SESSION_KEY);
 if (sessionID) {

@@ -1,0 +1,109 @@
+// The `users` reply stays small whatever others send: 40 accounts that each sent a user 50
+// messages of 2000 characters once made its `users` reply larger than the 4 MB a connection may
+// leave unsent (services/node/engine-limits.ts), so that user could never connect again.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
+import type { Socket } from 'socket.io-client';
+import { ChatStore, messageId, type PrivateMessage } from '../../services/chat/store.ts';
+import type { Redis } from '../../services/node/redis.ts';
+import { chatUser, type UserInfo } from '../harness/chat.ts';
+import { ask, client, connected, next } from '../harness/clients.ts';
+import { type Kit, startKit } from '../harness/kit.ts';
+
+const SENDERS = 40;
+const PER_SENDER = 50;
+const CONTENT = 2000;
+const REPLY_BOUND = 1024 * 1024;
+
+const ids = (messages: Array<{ id: string }>) => messages.map((m) => m.id);
+
+describe('the `users` reply is bounded', { timeout: 120_000 }, () => {
+  let kit: Kit;
+  let redis: Redis | undefined;
+  const opened: Socket[] = [];
+
+  before(async () => {
+    kit = await startKit({ nodes: 1 });
+    const password = readFileSync(join(kit.runDir, 'redis', 'password'), 'utf8').trim();
+    redis = createClient({ url: `redis://127.0.0.1:${kit.redisPort}`, password }) as Redis;
+    await redis.connect();
+  });
+  after(async () => {
+    for (const socket of opened) socket.disconnect();
+    await redis?.quit();
+    await kit?.stop();
+  });
+
+  it('after 40 senders × 50 messages of 2000 characters, the victim connects and pages', async () => {
+    const victim = await chatUser(kit.url, 1, { username: 'victim' });
+    opened.push(victim.socket);
+    victim.socket.disconnect();
+    const me = victim.session.userID;
+
+    // Written through the store the nodes use (its key layout and indexes), not through sockets:
+    // 2000 messages at the per-socket rate limit would take minutes.
+    const store = new ChatStore(redis as Redis);
+    const start = Date.now() - 60_000;
+    const sent = await Promise.all(
+      Array.from({ length: SENDERS }, async (_, s) => {
+        const sender = store.newSession(`sender${s}`);
+        await store.touch(sender);
+        const messages: PrivateMessage[] = [];
+        // Sender s wrote after sender s - 1: by recency the conversations are 39, 38, … 0.
+        for (let i = 0; i < PER_SENDER; i++) {
+          const ts = start + s * PER_SENDER + i;
+          const content = `${s}:${i}:`.padEnd(CONTENT, 'x');
+          const message = { id: messageId(ts), content, from: sender.userID, to: me, ts };
+          await store.savePrivateMessage(message);
+          messages.push(message);
+        }
+        return { userID: sender.userID, messages };
+      }),
+    );
+
+    // Opened here rather than through chatUser, so that a connection the node keeps closing is
+    // still disconnected by `after` instead of retrying for ever.
+    const socket = client(kit.url, { net: 1, auth: { sessionID: victim.session.sessionID } });
+    opened.push(socket);
+    const reply = next<UserInfo[]>(socket, 'users');
+    await connected(socket);
+    const users = await reply;
+    const bytes = Buffer.byteLength(JSON.stringify(users));
+    console.log(`users reply after ${SENDERS} × ${PER_SENDER} messages: ${bytes} bytes`);
+    assert.ok(bytes < REPLY_BOUND, `users reply of ${bytes} bytes`);
+
+    const carried = sent.map(({ userID, messages }) => {
+      const listed = users.find((u) => u.userID === userID);
+      assert.ok(listed, 'every sender is listed');
+      // Whatever a user carries is the latest of its conversation, oldest first.
+      assert.deepEqual(
+        ids(listed.messages),
+        ids(messages.slice(messages.length - listed.messages.length)),
+      );
+      return listed.messages.length;
+    });
+    assert.equal(carried.at(-1), PER_SENDER, 'the most recent conversation carries its latest 50');
+    assert.equal(carried[0], 0, 'the oldest conversation carries none');
+    // Newest conversations first: a conversation carries messages only if every newer one is full.
+    carried.forEach((count, s) => {
+      if (count > 0)
+        assert.ok(
+          carried.slice(s + 1).every((n) => n === PER_SENDER),
+          `sender ${s}`,
+        );
+    });
+
+    for (const { userID, messages } of [sent[0], sent[SENDERS / 2], sent[SENDERS - 1]]) {
+      const page = await ask<{ ok?: true; error?: string; messages?: PrivateMessage[] }>(
+        socket,
+        'messages',
+        { with: userID },
+      );
+      assert.equal(page.ok, true, page.error);
+      assert.deepEqual(ids(page.messages ?? []), ids(messages.slice(-PER_SENDER).reverse()));
+    }
+  });
+});
