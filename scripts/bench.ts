@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadKitConfig, ROOT, readEnv } from '../services/node/config.ts';
+import { ROOT } from '../services/node/config.ts';
 import { Generators } from './benchmarks/generators.ts';
 import { markdown, type Results, svgChart, targets } from './benchmarks/report.ts';
 import { holdConnections } from './benchmarks/scenario-connections.ts';
@@ -27,6 +27,7 @@ import {
   type Variant,
   type VariantName,
 } from './benchmarks/variants.ts';
+import { loadKitConfig, readEnv } from './kit/config.ts';
 import { ensureSystemPackages, NGINX, REDIS, type SystemPackage } from './kit/preflight.ts';
 import { fail } from './kit/report.ts';
 

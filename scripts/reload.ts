@@ -3,9 +3,10 @@
 // is reported and the running configuration keeps serving.
 import { join } from 'node:path';
 import { $ } from 'zx';
+import { livePid } from './kit/pid-files.ts';
 import { NGINX_BIN, nginxArgs, renderNginx } from './kit/render-nginx.ts';
 import { configOrFail, fail } from './kit/report.ts';
-import { livePid, runDir } from './kit/run-dir.ts';
+import { runDir } from './kit/run-dir.ts';
 
 const config = configOrFail('reload.sh');
 const dir = runDir(config.runDir);

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { ROOT } from '../../services/node/config.ts';
 import { isolatedKitEnv } from '../kit/isolated-env.ts';
 import { freePorts } from '../kit/ports.ts';
+import { processTree } from '../kit/proc.ts';
 import { renderTemplate } from '../kit/render-nginx.ts';
-import { processTree, runDir as runDirOf } from '../kit/run-dir.ts';
+import { runDir as runDirOf } from '../kit/run-dir.ts';
 import { socketPath } from '../kit/upstream.ts';
 import type { Kind } from './loadgen.ts';
 

@@ -4,10 +4,12 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { ConfigError, type KitConfig, ROOT } from '../../services/node/config.ts';
+import { ConfigError, ROOT } from '../../services/node/config.ts';
+import type { KitConfig } from './config.ts';
+import { livePid } from './pid-files.ts';
 import { portFree } from './ports.ts';
 import { redisAnswers } from './probes.ts';
-import { livePid, type RunDir } from './run-dir.ts';
+import type { RunDir } from './run-dir.ts';
 
 const run = promisify(execFile);
 

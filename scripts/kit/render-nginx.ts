@@ -6,9 +6,10 @@ import { readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type KitConfig, ROOT } from '../../services/node/config.ts';
-import { type RunDir, writeAtomic } from './run-dir.ts';
-import { createNew } from './safe-files.ts';
+import { ROOT } from '../../services/node/config.ts';
+import type { KitConfig } from './config.ts';
+import type { RunDir } from './run-dir.ts';
+import { createNew, writeAtomic } from './safe-files.ts';
 import { chooseUpstream, socketPath } from './upstream.ts';
 
 const run = promisify(execFile);

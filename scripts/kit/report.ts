@@ -1,7 +1,8 @@
 // How the scripts talk to a person: one-line failures on stderr, a progress line on slow work,
 // aligned summaries.
 import { relative } from 'node:path';
-import { type KitConfig, loadKitConfig, ROOT, readEnv } from '../../services/node/config.ts';
+import { ROOT } from '../../services/node/config.ts';
+import { type KitConfig, loadKitConfig, readEnv } from './config.ts';
 
 export function fail(script: string, message: string): never {
   process.stderr.write(`${script}: ${message}\n`);

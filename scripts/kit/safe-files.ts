@@ -7,6 +7,8 @@ import {
   lstatSync,
   openSync,
   readFileSync,
+  renameSync,
+  rmSync,
   type Stats,
   writeSync,
 } from 'node:fs';
@@ -74,4 +76,12 @@ export function foreignControl(stats: Stats, owners: readonly number[]): string 
     return `it is writable by ${stats.mode & 0o002 ? 'every user' : 'its group'} (mode ${mode})`;
   }
   return undefined;
+}
+
+/** Replaces `path` whole; the temporary file is made new, so a link planted there is not followed. */
+export function writeAtomic(path: string, content: string, mode = 0o644): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true });
+  createNew(tmp, content, mode);
+  renameSync(tmp, path);
 }

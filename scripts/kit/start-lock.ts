@@ -5,9 +5,10 @@
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { processRecord, recordedLivePid } from './pid-files.ts';
 import { AlreadyRunningError } from './preconditions.ts';
-import { processRecord, type RunDir, recordedLivePid, writeAtomic } from './run-dir.ts';
-import { createNew, readNoFollow } from './safe-files.ts';
+import type { RunDir } from './run-dir.ts';
+import { createNew, readNoFollow, writeAtomic } from './safe-files.ts';
 
 export function lockFile(dir: RunDir): string {
   return join(dir.root, 'up.lock');

@@ -60,7 +60,7 @@ export function script(
 
 export { isolatedKitEnv } from '../../scripts/kit/isolated-env.ts';
 export { freePorts, portFree } from '../../scripts/kit/ports.ts';
-export { processTree } from '../../scripts/kit/run-dir.ts';
+export { processTree } from '../../scripts/kit/proc.ts';
 
 export interface Kit {
   readonly port: number;

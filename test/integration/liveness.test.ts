@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { alive } from '../../scripts/kit/run-dir.ts';
+import { alive } from '../../scripts/kit/proc.ts';
 import { clientsOnNets, closeAll, next, type PlacedClient } from '../harness/clients.ts';
 import { type Kit, startKit, waitFor } from '../harness/kit.ts';
 

@@ -5,9 +5,9 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { loadKitConfig } from '../../scripts/kit/config.ts';
 import { renderNginx, renderTemplate, TemplateError } from '../../scripts/kit/render-nginx.ts';
 import { prepareRunDir, runDir } from '../../scripts/kit/run-dir.ts';
-import { loadKitConfig } from '../../services/node/config.ts';
 
 describe('nginx configuration', () => {
   const root = mkdtempSync(join(tmpdir(), 'kit-nginx-'));

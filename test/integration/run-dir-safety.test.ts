@@ -16,7 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { alive } from '../../scripts/kit/run-dir.ts';
+import { alive } from '../../scripts/kit/proc.ts';
 import { freePorts, processesMentioning, script, waitFor } from '../harness/kit.ts';
 
 /** The fields a pid file records for a process: pid, kernel start time, command name. */

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { alive } from '../../scripts/kit/run-dir.ts';
+import { alive } from '../../scripts/kit/proc.ts';
 import { ROOT } from '../../services/node/config.ts';
 import {
   freePorts,

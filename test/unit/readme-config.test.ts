@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { OPTIONS, ROOT } from '../../services/node/config.ts';
+import { OPTIONS } from '../../scripts/kit/config.ts';
+import { ROOT } from '../../services/node/config.ts';
 
 it('README configuration table matches services/node/config.ts', () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
