@@ -45,13 +45,14 @@ try {
   fail(
     'bench',
     `${(error as Error).message} (usage: npm run bench -- [--quick] [--only fanout,connections,http,hashing] [--variants plain,kit,…])`,
+    'KIT_ERR_USAGE',
   );
 }
 const quick = args.quick === true;
 const only = (args.only?.split(',') ?? [...SCENARIOS]) as Scenario[];
 for (const s of only)
   if (!SCENARIOS.includes(s))
-    fail('bench', `unknown scenario "${s}" (one of ${SCENARIOS.join(', ')})`);
+    fail('bench', `unknown scenario "${s}" (one of ${SCENARIOS.join(', ')})`, 'KIT_ERR_USAGE');
 
 const FANOUT: FanoutSettings = quick
   ? {
@@ -85,7 +86,7 @@ const ALL_VARIANTS: VariantName[] = ['plain', 'kit', 'kit-haproxy', 'cluster', '
 const VARIANTS = (args.variants?.split(',') ?? ALL_VARIANTS) as VariantName[];
 for (const v of VARIANTS)
   if (!ALL_VARIANTS.includes(v))
-    fail('bench', `unknown variant "${v}" (one of ${ALL_VARIANTS.join(', ')})`);
+    fail('bench', `unknown variant "${v}" (one of ${ALL_VARIANTS.join(', ')})`, 'KIT_ERR_USAGE');
 
 const began = Date.now();
 const clock = () => {
@@ -207,6 +208,7 @@ async function main(): Promise<void> {
     fail(
       'bench',
       `fan-out failed for ${failed.map((f) => `${f.variant} (${f.error})`).join(', ')}`,
+      'KIT_ERR_BENCH',
     );
   }
 }
@@ -214,5 +216,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (error) {
-  fail('bench', (error as Error).message);
+  fail('bench', error, 'KIT_ERR_BENCH');
 }

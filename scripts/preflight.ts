@@ -7,5 +7,5 @@ const browser = process.argv.includes('--browser');
 try {
   await ensureSystemPackages(browser ? [NGINX, REDIS, CHROMIUM] : [NGINX, REDIS]);
 } catch (error) {
-  fail('preflight', (error as Error).message);
+  fail('preflight', error);
 }

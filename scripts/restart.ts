@@ -13,6 +13,7 @@ if (livePid(dir, SUPERVISOR.name) === undefined) {
   fail(
     'restart.sh',
     `the kit of RUN_DIR=${dir.root} is not running; start it with ./scripts/up.sh`,
+    'KIT_ERR_NOT_RUNNING',
   );
 }
 
@@ -37,6 +38,7 @@ for (const node of kitParts(config, dir).filter((p) => p.kind === 'node')) {
     fail(
       'restart.sh',
       `${node.name} was not ready ${READY_TIMEOUT_MS / 1000}s after its restart; stopped there (see ${config.runDir}/logs/${node.name}.log)`,
+      'KIT_ERR_START',
     );
   }
 }

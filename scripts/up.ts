@@ -32,13 +32,17 @@ const detach = args.includes('--detach') || args.includes('-d');
 const supervise = args.includes('--supervise');
 const unknown = args.filter((a) => !['--detach', '-d', '--supervise'].includes(a));
 if (unknown.length > 0)
-  fail('up.sh', `unknown argument ${unknown[0]} (usage: ./scripts/up.sh [--detach])`);
+  fail(
+    'up.sh',
+    `unknown argument ${unknown[0]} (usage: ./scripts/up.sh [--detach])`,
+    'KIT_ERR_USAGE',
+  );
 
 let config: KitConfig;
 try {
   config = loadKitConfig(readEnv());
 } catch (error) {
-  fail('up.sh', (error as Error).message);
+  fail('up.sh', error);
 }
 const dir = runDir(config.runDir);
 const began = Date.now();
@@ -128,7 +132,7 @@ async function superviseHere(detached: boolean): Promise<void> {
     });
     removePid(dir, 'supervisor');
     releaseStartLock(dir);
-    fail('up.sh', (error as Error).message);
+    fail('up.sh', error);
   }
   if (detached) {
     say('ready');
@@ -148,14 +152,18 @@ async function startDetached(): Promise<void> {
     env: process.env,
   });
   child.unref();
-  const pid = child.pid ?? fail('up.sh', 'could not start the supervisor');
+  const pid = child.pid ?? fail('up.sh', 'could not start the supervisor', 'KIT_ERR_START');
   handOverStartLock(dir, pid);
   // Interrupted while waiting: the kit must not go on starting in the background.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, async () => {
       clearProgress();
       await stopProcess(pid, 'SIGTERM', SUPERVISOR.graceMs);
-      fail('up.sh', `interrupted (${signal}); everything started so far was stopped`);
+      fail(
+        'up.sh',
+        `interrupted (${signal}); everything started so far was stopped`,
+        'KIT_ERR_INTERRUPTED',
+      );
     });
   }
   const outcome = await waitUntil(
@@ -176,6 +184,7 @@ async function startDetached(): Promise<void> {
       outcome.status === 'exited'
         ? `the supervisor exited early; see ${shortPath(join(dir.logs, 'supervisor.log'))}`
         : (outcome.error ?? 'failed to start'),
+      'KIT_ERR_START',
     );
   }
   clearProgress();
@@ -187,6 +196,6 @@ try {
   if (detach && !supervise) await startDetached();
 } catch (error) {
   releaseStartLock(dir);
-  fail('up.sh', (error as Error).message);
+  fail('up.sh', error);
 }
 if (!detach || supervise) await superviseHere(supervise);

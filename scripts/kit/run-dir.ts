@@ -12,13 +12,8 @@ import {
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createNew,
-  foreignControl,
-  readNoFollow,
-  UnsafePathError,
-  writeAtomic,
-} from './safe-files.ts';
+import { KitError } from '../../services/node/errors.ts';
+import { createNew, foreignControl, readNoFollow, writeAtomic } from './safe-files.ts';
 import { knownServiceUser, type RunAs } from './service-user.ts';
 
 export interface RunDir {
@@ -62,7 +57,8 @@ export function checkRunDir(dir: RunDir, serviceUid?: number): void {
     const why = stats.isDirectory() ? foreignControl(stats, owners(path)) : 'it is not a folder';
     if (why !== undefined) {
       const shown = path === dir.root ? '' : ` (${path})`;
-      throw new UnsafePathError(
+      throw new KitError(
+        'KIT_ERR_UNSAFE_PATH',
         `RUN_DIR=${dir.root}${shown} is not safe to use: ${why}; use a folder only you can write to`,
       );
     }

@@ -12,12 +12,9 @@ import {
   type Stats,
   writeSync,
 } from 'node:fs';
+import { KitError } from '../../services/node/errors.ts';
 
 const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
-
-export class UnsafePathError extends Error {
-  readonly code = 'KIT_ERR_UNSAFE_PATH';
-}
 
 function refuseLink<T>(path: string, what: string, open: () => T): T {
   try {
@@ -26,7 +23,8 @@ function refuseLink<T>(path: string, what: string, open: () => T): T {
     const code = (error as NodeJS.ErrnoException).code;
     // O_NOFOLLOW says ELOOP; O_EXCL says EEXIST about a link as about anything else.
     if (code === 'ELOOP' || (code === 'EEXIST' && lstatSync(path).isSymbolicLink())) {
-      throw new UnsafePathError(
+      throw new KitError(
+        'KIT_ERR_UNSAFE_PATH',
         `${path} is a symbolic link; the kit does not write its ${what} through one (remove it)`,
       );
     }

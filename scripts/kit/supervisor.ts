@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, readFileSync } from 'node:fs';
 import { ROOT } from '../../services/node/config.ts';
+import { KitError } from '../../services/node/errors.ts';
 import { LivenessWatch } from './liveness.ts';
 import { type Launch, type Part, stopGroups } from './parts.ts';
 import { removePid, writePid } from './pid-files.ts';
@@ -180,7 +181,10 @@ export class Supervisor {
     } catch {
       const part = stuck ?? ([...pending][0] as Part);
       const why = stuck ? 'keeps exiting while starting' : `not ready after ${timeoutMs / 1000}s`;
-      throw new Error(`${part.name} ${why}: ${lastLogLine(part.log)} (see ${shortPath(part.log)})`);
+      throw new KitError(
+        'KIT_ERR_START',
+        `${part.name} ${why}: ${lastLogLine(part.log)} (see ${shortPath(part.log)})`,
+      );
     }
   }
 

@@ -2,9 +2,8 @@
 // expBackoff) until it holds, a deadline passes, or the caller sees it never will.
 import { expBackoff, retry } from 'zx';
 
-export class WaitTimeout extends Error {
-  readonly code = 'KIT_ERR_TIMEOUT';
-}
+/** A wait that ended without what it waited for. */
+export class WaitTimeout extends Error {}
 
 export interface WaitOptions {
   readonly timeoutMs: number;

@@ -4,18 +4,17 @@
 // a node sees only these, the process basics and the application's own APP_* variables.
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { KitError } from './errors.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export class ConfigError extends Error {
-  readonly code = 'KIT_ERR_CONFIG';
+export class ConfigError extends KitError {
   constructor(
     readonly variable: string,
     readonly value: string | undefined,
     reason: string,
   ) {
-    super(`${variable}=${JSON.stringify(value ?? '')}: ${reason}`);
-    this.name = 'ConfigError';
+    super('KIT_ERR_CONFIG', `${variable}=${JSON.stringify(value ?? '')}: ${reason}`);
   }
 }
 

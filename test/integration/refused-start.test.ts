@@ -23,8 +23,10 @@ async function refused(env: NodeJS.ProcessEnv, culprit: RegExp): Promise<void> {
       },
       ['--detach'],
     );
-    assert.notEqual(up.code, 0, 'up.sh must fail');
+    // Every bad setting is KIT_ERR_CONFIG, exit status 78 (README, "Errors").
+    assert.equal(up.code, 78, 'up.sh must fail with the configuration error status');
     const lastLine = up.stderr.trim().split('\n').at(-1) ?? '';
+    assert.match(lastLine, /^up\.sh: KIT_ERR_CONFIG /);
     assert.match(lastLine, culprit);
     assert.deepEqual(await processesMentioning(runDir), [], 'something was left running');
     const pids = join(runDir, 'pids');
@@ -38,7 +40,7 @@ describe('up.sh refuses bad configuration', () => {
   it('a duplicate port in NODE_PORTS', async () => {
     await refused(
       { NODE_PORTS: '31001,31002,31001' },
-      /^up\.sh: NODE_PORTS="31001,31002,31001": port 31001 is listed twice/,
+      /KIT_ERR_CONFIG NODE_PORTS="31001,31002,31001": port 31001 is listed twice/,
     );
   });
 
