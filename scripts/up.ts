@@ -14,7 +14,6 @@ import {
   checkRedisUrl,
   ensureNotRunning,
 } from './kit/preconditions.ts';
-import { ensureSystemPackages, NGINX, REDIS } from './kit/preflight.ts';
 import { alive } from './kit/proc.ts';
 import { renderNginx } from './kit/render-nginx.ts';
 import { clearProgress, fail, progressLine, shortPath, table, timestamped } from './kit/report.ts';
@@ -23,6 +22,7 @@ import { openLog } from './kit/safe-files.ts';
 import { handOverStartLock, releaseStartLock, takeStartLock } from './kit/start-lock.ts';
 import { stopProcess } from './kit/stop-process.ts';
 import { Supervisor } from './kit/supervisor.ts';
+import { ensureSystemPackages, NGINX, REDIS } from './kit/system-packages.ts';
 import { chooseUpstream, describeUpstream } from './kit/upstream.ts';
 import { waitUntil } from './kit/wait.ts';
 

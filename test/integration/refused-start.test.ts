@@ -6,13 +6,13 @@ import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { freePorts, processesMentioning, script } from '../harness/kit.ts';
+import { freePorts, processesMentioning, runDoor } from '../harness/kit.ts';
 
 async function refused(env: NodeJS.ProcessEnv, culprit: RegExp): Promise<void> {
   const runDir = mkdtempSync(join(tmpdir(), 'kit-refused-'));
   const [port, redisPort, ...nodePorts] = await freePorts(6);
   try {
-    const up = await script(
+    const up = await runDoor(
       'up',
       {
         PORT: String(port),

@@ -9,7 +9,7 @@ import type { Socket } from 'socket.io-client';
 import { chatUser } from '../harness/chat.ts';
 import { client, connected, next } from '../harness/clients.ts';
 import { httpFrom } from '../harness/http.ts';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 import { mb, nodeFigures } from '../harness/node-metrics.ts';
 import { polling, pollingSession, rawSocket } from '../harness/raw-engine.ts';
 
@@ -48,7 +48,7 @@ describe('hostile clients against the chat (Admin UI on)', () => {
   let healthyThere: Socket;
 
   before(async () => {
-    kit = await startKit({ nodes: 2, env: { ADMIN_PASSWORD } });
+    kit = await launchKit({ nodes: 2, env: { ADMIN_PASSWORD } });
     for (let net = 40; net < 60 && new Set(nodeOf.values()).size < 2; net++) {
       const user = await chatUser(kit.url, net, { username: `placer${net}` });
       nodeOf.set(net, user.session.node);
@@ -250,7 +250,7 @@ describe('hostile clients against the chat (Admin UI on)', () => {
 describe('the Admin UI without ADMIN_PASSWORD', () => {
   let kit: Kit;
   before(async () => {
-    kit = await startKit({ nodes: 1 });
+    kit = await launchKit({ nodes: 1 });
   });
   after(async () => kit?.stop());
 
@@ -266,7 +266,7 @@ describe('the Admin UI without ADMIN_PASSWORD', () => {
 describe('a client that stops reading (echo app)', () => {
   let kit: Kit;
   before(async () => {
-    kit = await startKit({ nodes: 2, env: { APP_MODULE: 'test/fixtures/echo-app.ts' } });
+    kit = await launchKit({ nodes: 2, env: { APP_MODULE: 'test/fixtures/echo-app.ts' } });
   });
   after(async () => kit?.stop());
 

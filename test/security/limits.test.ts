@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { httpFrom } from '../harness/http.ts';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 
 describe('per-address limits', () => {
   let kit: Kit;
   before(async () => {
-    kit = await startKit({ nodes: 2 });
+    kit = await launchKit({ nodes: 2 });
   });
   after(async () => kit?.stop());
 

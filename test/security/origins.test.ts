@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 
 /** Resolves 'open', or the HTTP status the upgrade was refused with. */
 function upgrade(kit: Kit, origin?: string, host?: string): Promise<'open' | number> {
@@ -37,7 +37,7 @@ async function pollingHandshake(kit: Kit, origin?: string): Promise<number> {
 describe('origins, by default (same host only)', () => {
   let kit: Kit;
   before(async () => {
-    kit = await startKit({ nodes: 1 });
+    kit = await launchKit({ nodes: 1 });
   });
   after(async () => kit?.stop());
 
@@ -71,7 +71,7 @@ describe('origins, by default (same host only)', () => {
 describe('origins, with ALLOWED_ORIGINS', () => {
   let kit: Kit;
   before(async () => {
-    kit = await startKit({
+    kit = await launchKit({
       nodes: 1,
       env: { ALLOWED_ORIGINS: 'https://chat.example.com,http://localhost:8080' },
     });

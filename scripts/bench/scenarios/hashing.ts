@@ -5,10 +5,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from '../../services/node/config.ts';
-import { freePorts } from '../kit/ports.ts';
-import { renderTemplate } from '../kit/render-nginx.ts';
-import { waitHttp } from './variants.ts';
+import { ROOT } from '../../../services/node/config.ts';
+import { freePorts } from '../../kit/ports.ts';
+import { renderTemplate } from '../../kit/render-nginx.ts';
+import { waitHttp } from '../variants.ts';
 
 export interface Distribution {
   set: string;
@@ -95,7 +95,7 @@ export async function hashDistribution(
   writeFileSync(
     conf,
     renderTemplate(
-      readFileSync(join(ROOT, 'scripts/benchmarks/iphash-nginx.conf.template'), 'utf8'),
+      readFileSync(join(ROOT, 'scripts/bench/templates/hashing-nginx.conf.template'), 'utf8'),
       {
         DIR: dir,
         IP_HASH_PORT: String(ipHashPort),
