@@ -57,6 +57,8 @@ export type Say = (line: string) => void;
 
 const FIRST_RESTART_DELAY_MS = 100;
 const MAX_RESTART_DELAY_MS = 10_000;
+/** How long a node may take to become ready after a start. */
+const NODE_READY_TIMEOUT_MS = 45_000;
 /** A part that ran this long before dying is restarted at once again; a faster death backs off. */
 const STABLE_AFTER_MS = 30_000;
 
@@ -137,6 +139,7 @@ export class Supervisor {
       liveness: spec.liveness,
       ready: () => spec.ready(),
       refusedGraceMs: spec.stopGraceMs,
+      readyTimeoutMs: NODE_READY_TIMEOUT_MS,
       onSilent: (why) => {
         if (this.stopping || child.exitCode !== null || child.signalCode !== null) return;
         this.say(`${why}; killing it (SIGKILL) and starting it again`);
@@ -192,7 +195,11 @@ export class Supervisor {
     while (pending.size > 0) {
       await Promise.all(
         [...pending].map(async (name) => {
-          if (await this.parts.get(name)?.spec.ready()) pending.delete(name);
+          const running = this.parts.get(name);
+          if (await running?.spec.ready()) {
+            running?.watch?.markReady();
+            pending.delete(name);
+          }
         }),
       );
       const line = `waiting for ${[...pending].join(', ') || 'nothing'} (${names.length - pending.size}/${names.length} ready)`;
@@ -408,7 +415,7 @@ export async function startKit(
     for (const node of parts.nodes) supervisor.start(node);
     await supervisor.waitReady(
       parts.nodes.map((n) => n.name),
-      45_000,
+      NODE_READY_TIMEOUT_MS,
       progress,
     );
     supervisor.start(parts.nginx);
