@@ -111,6 +111,7 @@ export class Supervisor {
       liveness: part.liveness,
       ready: () => part.ready(),
       refusedGraceMs: part.graceMs,
+      readyTimeoutMs: part.readyTimeoutMs,
       onSilent: (why) => {
         if (this.stopping || exited(child)) return;
         this.say(`${why}; killing it (SIGKILL) and starting it again`);
@@ -162,7 +163,11 @@ export class Supervisor {
       await waitUntil(
         `${names()} (${parts.length} to be ready)`,
         async () => {
-          for (const part of [...pending]) if (await part.ready()) pending.delete(part);
+          for (const part of [...pending]) {
+            if (!(await part.ready())) continue;
+            this.running.get(part.name)?.watch?.markReady();
+            pending.delete(part);
+          }
           return pending.size === 0;
         },
         {

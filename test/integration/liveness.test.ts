@@ -63,7 +63,11 @@ describe('liveness', () => {
       },
       15_000,
       100,
-    );
+    ).catch((error: Error) => {
+      // What the supervisor saw, for whoever reads a failure.
+      console.log(readFileSync(join(kit.runDir, 'logs', 'supervisor.log'), 'utf8').slice(-3000));
+      throw error;
+    });
     const replacedMs = Date.now() - stoppedAt;
     await reconnected;
     const reconnectedMs = Date.now() - stoppedAt;
