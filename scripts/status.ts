@@ -1,7 +1,7 @@
 // ./scripts/status.sh: one line per part (Redis, each node, nginx): up or down, pid, port,
 // connections. Exit 0 only if all are up.
 import type { KitConfig } from './kit/config.ts';
-import { kitParts, type Part } from './kit/parts.ts';
+import { kitParts, type Part, type PartKind } from './kit/parts.ts';
 import { livePid } from './kit/pid-files.ts';
 import { httpJson, httpText, redisInfo } from './kit/probes.ts';
 import { existingRedisUrl } from './kit/redis-server.ts';
@@ -75,19 +75,15 @@ async function nginxRow(dir: RunDir, part: Part): Promise<Row> {
 const config = configOrFail('status.sh');
 const dir = runDir(config.runDir);
 const parts = kitParts(config, dir);
+const rowOf: Record<PartKind, (part: Part) => Promise<Row>> = {
+  redis: (part) => redisRow(config, dir, part),
+  node: (part) => nodeRow(dir, part),
+  nginx: (part) => nginxRow(dir, part),
+};
 const rows: Row[] = await Promise.all([
   // An external Redis (REDIS_URL) is no part of the kit, but the kit needs it: it has a line too.
   ...(parts.some((p) => p.kind === 'redis') ? [] : [redisRow(config, dir)]),
-  ...parts.map((part) => {
-    switch (part.kind) {
-      case 'redis':
-        return redisRow(config, dir, part);
-      case 'node':
-        return nodeRow(dir, part);
-      case 'nginx':
-        return nginxRow(dir, part);
-    }
-  }),
+  ...parts.map((part) => rowOf[part.kind](part)),
 ]);
 
 process.stdout.write(`${table([['part', 'state', 'pid', 'port', 'connections', ''], ...rows])}\n`);
