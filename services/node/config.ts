@@ -74,9 +74,10 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
     return raw;
   };
   const optional = (field: keyof NodeConfig) => env[HANDOVER[field]] || undefined;
+  const nodeId = required('nodeId');
   const appModule = required('appModule');
   return Object.freeze({
-    nodeId: required('nodeId'),
+    nodeId,
     port: parsePort(HANDOVER.port, required('port')),
     socketPath: optional('socketPath'),
     redisUrl: parseRedisUrl(HANDOVER.redisUrl, required('redisUrl')),
