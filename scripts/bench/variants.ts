@@ -168,4 +168,4 @@ export async function startVariant(name: VariantName): Promise<Variant> {
 }
 
 export { cpuSeconds, programName, rssBytes } from '../kit/proc.ts';
-export { isNginx, waitHttp };
+export { isNginx };

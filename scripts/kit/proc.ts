@@ -46,13 +46,37 @@ export function programName(pid: number): string {
   }
 }
 
+/** Every process's pid now. */
+export function allPids(): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map(Number);
+}
+
+/** The command line a process was started with, as one string. */
+export function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** The folder a process works in. */
+export function workingDirectory(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The pids given and all their descendants. */
 export function processTree(roots: readonly number[]): number[] {
   const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const parent = Number(statFields(Number(entry))?.[1]);
-    children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+  for (const pid of allPids()) {
+    const parent = Number(statFields(pid)?.[1]);
+    children.set(parent, [...(children.get(parent) ?? []), pid]);
   }
   const out: number[] = [];
   const walk = (pid: number) => {

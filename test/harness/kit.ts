@@ -1,10 +1,7 @@
 // Whole kits for the tests, through the one launcher the bench uses too
 // (scripts/kit/launch-kit.ts), and what tests look at around them.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { allPids, commandLine, workingDirectory } from '../../scripts/kit/proc.ts';
 import { waitUntil } from '../../scripts/kit/wait.ts';
-
-const run = promisify(execFile);
 
 export { isolatedKitEnv } from '../../scripts/kit/isolated-env.ts';
 export type { DoorResult, LaunchedKit as Kit } from '../../scripts/kit/launch-kit.ts';
@@ -13,14 +10,15 @@ export { freePorts, portFree } from '../../scripts/kit/ports.ts';
 export { processTree } from '../../scripts/kit/proc.ts';
 
 /** Processes whose command line or working directory mentions `needle`. */
-export async function processesMentioning(needle: string): Promise<string[]> {
-  const { stdout } = await run('ps', ['-eo', 'pid=,args=']);
-  const found = stdout.split('\n').filter((l) => l.includes(needle) && !l.includes('ps -eo'));
-  const { stdout: cwds } = await run('sh', [
-    '-c',
-    `for p in /proc/[0-9]*; do d=$(readlink $p/cwd 2>/dev/null) && case "$d" in ${needle}*) echo "\${p#/proc/} cwd=$d";; esac; done`,
-  ]);
-  return [...found, ...cwds.split('\n').filter(Boolean)];
+export function processesMentioning(needle: string): string[] {
+  const found: string[] = [];
+  for (const pid of allPids()) {
+    if (pid === process.pid) continue;
+    const args = commandLine(pid);
+    const cwd = workingDirectory(pid) ?? '';
+    if (args.includes(needle) || cwd.startsWith(needle)) found.push(`${pid} ${args} cwd=${cwd}`);
+  }
+  return found;
 }
 
 /** waitUntil (scripts/kit/wait.ts) with a test's arguments: a rejection names `what`. */

@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../../services/node/config.ts';
 import { freePorts } from '../../kit/ports.ts';
+import { httpOk } from '../../kit/probes.ts';
 import { renderTemplate } from '../../kit/render-nginx.ts';
-import { waitHttp } from '../variants.ts';
+import { waitUntil } from '../../kit/wait.ts';
 
 export interface Distribution {
   set: string;
@@ -112,7 +113,9 @@ export async function hashDistribution(
     },
   );
   try {
-    await waitHttp(`http://127.0.0.1:${ipHashPort}/`);
+    await waitUntil('nginx to answer', () => httpOk(`http://127.0.0.1:${ipHashPort}/`), {
+      timeoutMs: 30_000,
+    });
     const results: Distribution[] = [];
     for (const [set, addresses, networks] of addressSets(clients)) {
       const ipHash = await spread(ipHashPort, addresses, BACKENDS);
