@@ -1,9 +1,17 @@
 // Whole kits for the tests, through the one launcher the bench uses too
 // (scripts/kit/launch-kit.ts), and what tests look at around them.
+import { after, before } from 'node:test';
 import { allPids, commandLine, workingDirectory } from '../../scripts/kit/proc.ts';
 import { waitUntil } from '../../scripts/kit/wait.ts';
 
 export { isolatedKitEnv } from '../../scripts/kit/isolated-env.ts';
+
+import {
+  type LaunchedKit as Kit,
+  type LaunchOptions,
+  launchKit,
+} from '../../scripts/kit/launch-kit.ts';
+
 export type { DoorResult, LaunchedKit as Kit } from '../../scripts/kit/launch-kit.ts';
 export { launchKit, runDoor } from '../../scripts/kit/launch-kit.ts';
 export { freePorts, portFree } from '../../scripts/kit/ports.ts';
@@ -29,4 +37,22 @@ export function waitFor<T>(
   intervalMs = 50,
 ): Promise<T> {
   return waitUntil(what, probe, { timeoutMs, intervalMs, maxIntervalMs: intervalMs });
+}
+
+/**
+ * A kit for the tests of the describe block this is called in: launched before the first, stopped
+ * after the last. Use its fields inside tests and hooks only.
+ */
+export function useKit(options?: LaunchOptions): Kit {
+  let launched: Kit | undefined;
+  before(async () => {
+    launched = await launchKit(options);
+  });
+  after(async () => launched?.stop());
+  return new Proxy({} as Kit, {
+    get(_target, field) {
+      if (launched === undefined) throw new Error('the kit is used before it was launched');
+      return Reflect.get(launched, field);
+    },
+  });
 }

@@ -4,17 +4,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { chatUser } from '../harness/chat.ts';
 import { ask } from '../harness/clients.ts';
-import { freePorts, type Kit, launchKit, runDoor } from '../harness/kit.ts';
+import { freePorts, runDoor, useKit } from '../harness/kit.ts';
 
 describe('observability', () => {
-  let kit: Kit;
-  before(async () => {
-    kit = await launchKit({ nodes: 2 });
-  });
-  after(async () => kit?.stop());
+  const kit = useKit({ nodes: 2 });
 
   it('exposes Prometheus metrics per node that move with traffic', async () => {
     const user = await chatUser(kit.url, 1, { username: 'metered' });

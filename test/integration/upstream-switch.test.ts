@@ -3,15 +3,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { type Kit, launchKit, runDoor } from '../harness/kit.ts';
+import { describe, it } from 'node:test';
+import { runDoor, useKit } from '../harness/kit.ts';
 
 describe('switching how nginx reaches the nodes', () => {
-  let kit: Kit;
-  before(async () => {
-    kit = await launchKit({ nodes: 2, env: { NGINX_UPSTREAM: 'tcp' } });
-  });
-  after(async () => kit?.stop());
+  const kit = useKit({ nodes: 2, env: { NGINX_UPSTREAM: 'tcp' } });
 
   const conf = () => readFileSync(join(kit.runDir, 'nginx', 'nginx.conf'), 'utf8');
   const allServed = async () => {
