@@ -25,9 +25,12 @@ it('two up.sh at once on one RUN_DIR: one kit, one clear refusal, nothing strand
     const refused = results.filter((r) => r.code !== 0);
     assert.equal(started.length, 1, results.map((r) => r.stderr).join('\n'));
     assert.equal(refused.length, 1);
+    assert.equal(refused[0]?.code, 75, 'KIT_ERR_RUNNING exits 75');
     assert.match(
       refused[0]?.stderr.trim().split('\n').at(-1) ?? '',
-      new RegExp(`^up\\.sh: the kit is already running \\(or starting\\) from RUN_DIR=${runDir}`),
+      new RegExp(
+        `^up\\.sh: KIT_ERR_RUNNING the kit is already running \\(or starting\\) from RUN_DIR=${runDir}`,
+      ),
     );
     const status = await runDoor('status', env);
     assert.equal(status.code, 0, status.stderr);

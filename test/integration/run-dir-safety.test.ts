@@ -55,9 +55,12 @@ describe('RUN_DIR safety', () => {
     const env = await kitEnv(runDir);
     try {
       const up = await runDoor('up', env, ['--detach']);
-      assert.notEqual(up.code, 0, 'up.sh must refuse');
+      assert.equal(up.code, 77, 'up.sh must refuse with KIT_ERR_UNSAFE_PATH');
       const last = up.stderr.trim().split('\n').at(-1) ?? '';
-      assert.match(last, /^up\.sh: RUN_DIR=.* is not safe to use: it is writable by every user/);
+      assert.match(
+        last,
+        /^up\.sh: KIT_ERR_UNSAFE_PATH RUN_DIR=.* is not safe to use: it is writable by every user/,
+      );
       assert.ok(last.includes(runDir), 'the line names RUN_DIR');
       assert.equal(existsSync(join(runDir, 'pids')), false, 'nothing may be made in it');
       assert.deepEqual(await processesMentioning(runDir), []);
