@@ -135,11 +135,14 @@ describe('bounded chat replies and paging', { timeout: 120_000 }, () => {
     const late = await chatUser(kit.url, 11, { username: 'late' });
     opened.push(speaker, late);
     assert.equal((await ask<Answer>(speaker.socket, 'join', 'hall')).ok, true);
-    const sent = await sendAll(
-      speaker.socket,
-      'room message',
-      Array.from({ length: 65 }, (_, i) => ({ room: 'hall', content: `r${i}` })),
-    );
+    // Stored in id order: by time, then a random suffix (two in one millisecond may swap).
+    const sent = (
+      await sendAll(
+        speaker.socket,
+        'room message',
+        Array.from({ length: 65 }, (_, i) => ({ room: 'hall', content: `r${i}` })),
+      )
+    ).sort((x, y) => (x.id < y.id ? -1 : 1));
 
     const refused = await ask<Answer>(late.socket, 'room history', { room: 'hall' });
     assert.equal(refused.error, 'join the room first');
