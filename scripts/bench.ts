@@ -1,34 +1,35 @@
 // npm run bench [-- --quick] [-- --only fanout,connections,http,hashing]: the benchmark suite.
 // Starts every variant itself, drives each with the same load generators, and writes results
-// JSON, a Markdown table and an SVG chart to scripts/benchmarks/results/ (a copy of the JSON,
-// time-stamped, to RUN_DIR/bench/).
+// JSON, a Markdown table and an SVG chart to scripts/bench/results/ (quick runs: RUN_DIR/bench/;
+// a time-stamped copy of every run's JSON goes there too).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadKitConfig, ROOT, readEnv } from '../services/node/config.ts';
-import { Generators } from './benchmarks/generators.ts';
-import { markdown, type Results, svgChart, targets } from './benchmarks/report.ts';
-import { holdConnections } from './benchmarks/scenario-connections.ts';
+import { ROOT } from '../services/node/config.ts';
+import { Generators } from './bench/load/generators.ts';
+import { holdConnections } from './bench/scenarios/connections.ts';
 import {
   connect,
   type FanoutResult,
   type FanoutSettings,
   fixedLoad,
   searchCapacity,
-} from './benchmarks/scenario-fanout.ts';
-import { httpThroughNginx } from './benchmarks/scenario-http.ts';
-import { hashDistribution } from './benchmarks/scenario-iphash.ts';
+} from './bench/scenarios/fanout.ts';
+import { hashDistribution } from './bench/scenarios/hashing.ts';
+import { httpThroughNginx } from './bench/scenarios/http.ts';
+import { markdown, type Results, svgChart, targets } from './bench/summary.ts';
 import {
   LABELS,
   startKitVariant,
   startVariant,
   type Variant,
   type VariantName,
-} from './benchmarks/variants.ts';
-import { ensureSystemPackages, NGINX, REDIS, type SystemPackage } from './kit/preflight.ts';
-import { fail } from './kit/report.ts';
+} from './bench/variants.ts';
+import { loadKitConfig, readEnv } from './kit/config.ts';
+import { fail, shortPath } from './kit/report.ts';
+import { ensureSystemPackages, NGINX, REDIS, type SystemPackage } from './kit/system-packages.ts';
 
 const HAPROXY: SystemPackage = { binary: '/usr/sbin/haproxy', apt: 'haproxy' };
 const WRK: SystemPackage = { binary: '/usr/bin/wrk', apt: 'wrk' };
@@ -44,13 +45,14 @@ try {
   fail(
     'bench',
     `${(error as Error).message} (usage: npm run bench -- [--quick] [--only fanout,connections,http,hashing] [--variants plain,kit,…])`,
+    'KIT_ERR_USAGE',
   );
 }
 const quick = args.quick === true;
 const only = (args.only?.split(',') ?? [...SCENARIOS]) as Scenario[];
 for (const s of only)
   if (!SCENARIOS.includes(s))
-    fail('bench', `unknown scenario "${s}" (one of ${SCENARIOS.join(', ')})`);
+    fail('bench', `unknown scenario "${s}" (one of ${SCENARIOS.join(', ')})`, 'KIT_ERR_USAGE');
 
 const FANOUT: FanoutSettings = quick
   ? {
@@ -84,7 +86,7 @@ const ALL_VARIANTS: VariantName[] = ['plain', 'kit', 'kit-haproxy', 'cluster', '
 const VARIANTS = (args.variants?.split(',') ?? ALL_VARIANTS) as VariantName[];
 for (const v of VARIANTS)
   if (!ALL_VARIANTS.includes(v))
-    fail('bench', `unknown variant "${v}" (one of ${ALL_VARIANTS.join(', ')})`);
+    fail('bench', `unknown variant "${v}" (one of ${ALL_VARIANTS.join(', ')})`, 'KIT_ERR_USAGE');
 
 const began = Date.now();
 const clock = () => {
@@ -186,26 +188,29 @@ async function main(): Promise<void> {
   partial.durationSeconds = Math.round((Date.now() - began) / 1000);
 
   const results: Results = { ...partial, targets: targets(partial) };
-  const out = join(ROOT, 'scripts/benchmarks/results');
+  // A full run's figures are the ones README quotes and the repository keeps; a quick run's, and
+  // every run's time-stamped copy, are generated output under RUN_DIR.
+  const archive = join(loadKitConfig(readEnv()).runDir, 'bench');
+  const out = quick ? archive : join(ROOT, 'scripts/bench/results');
   mkdirSync(out, { recursive: true });
+  mkdirSync(archive, { recursive: true });
   const stem = quick ? 'quick' : 'latest';
   writeFileSync(join(out, `${stem}.json`), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(out, `${stem}.md`), markdown(results));
   if (results.fanout.length > 0) writeFileSync(join(out, `${stem}-fanout.svg`), svgChart(results));
-  const archive = join(loadKitConfig(readEnv()).runDir, 'bench');
-  mkdirSync(archive, { recursive: true });
   writeFileSync(
     join(archive, `${results.startedAt.replace(/[:.]/g, '-')}.json`),
     JSON.stringify(results),
   );
   process.stdout.write(
-    `\n${markdown(results)}\nwritten: scripts/benchmarks/results/${stem}.{json,md${results.fanout.length ? ',-fanout.svg' : ''}}\n`,
+    `\n${markdown(results)}\nwritten: ${shortPath(join(out, stem))}.{json,md${results.fanout.length ? ',-fanout.svg' : ''}}\n`,
   );
   const failed = results.fanoutFailures ?? [];
   if (failed.length > 0) {
     fail(
       'bench',
       `fan-out failed for ${failed.map((f) => `${f.variant} (${f.error})`).join(', ')}`,
+      'KIT_ERR_BENCH',
     );
   }
 }
@@ -213,5 +218,5 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (error) {
-  fail('bench', (error as Error).message);
+  fail('bench', error, 'KIT_ERR_BENCH');
 }

@@ -1,64 +1,45 @@
-// ./scripts/down.sh: stop everything up.sh started, gracefully, through its pid files. Only
-// processes that still belong to this RUN_DIR are signalled. Safe to run any number of times.
+// ./scripts/down.sh: stop everything up.sh started, gracefully, through its pid files and in the
+// table's stop order. Only processes that still belong to this RUN_DIR are signalled. Safe to run
+// any number of times.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { sleep } from 'zx';
+import { kitParts, type Part, SUPERVISOR, stopGroups } from './kit/parts.ts';
+import { livePid, recordedLivePid, recordedParts, removePid } from './kit/pid-files.ts';
 import { configOrFail } from './kit/report.ts';
-import {
-  alive,
-  livePid,
-  recordedLivePid,
-  recordedParts,
-  removePid,
-  runDir,
-} from './kit/run-dir.ts';
+import { runDir } from './kit/run-dir.ts';
 import { lockFile } from './kit/start-lock.ts';
+import { stopProcess } from './kit/stop-process.ts';
 
-const dir = runDir(configOrFail('down.sh').runDir);
+const config = configOrFail('down.sh');
+const dir = runDir(config.runDir);
 
-async function waitExit(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (alive(pid)) {
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
-  return true;
-}
+type StopRule = Pick<Part, 'name' | 'stopSignal' | 'graceMs' | 'stopOrder'>;
 
-async function stop(
-  part: string,
-  signal: NodeJS.Signals,
-  graceMs: number,
-): Promise<string | undefined> {
-  const pid = livePid(dir, part);
-  if (pid === undefined) {
-    removePid(dir, part);
-    return undefined;
-  }
-  process.kill(pid, signal);
-  if (!(await waitExit(pid, graceMs))) {
-    // The part's whole process group (nginx's workers, say) goes with it.
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      process.kill(pid, 'SIGKILL');
-    }
-    await waitExit(pid, 5000);
-  }
-  removePid(dir, part);
-  return part;
+async function stop(rule: Pick<StopRule, 'name' | 'stopSignal' | 'graceMs'>): Promise<boolean> {
+  const pid = livePid(dir, rule.name);
+  if (pid !== undefined) await stopProcess(pid, rule.stopSignal, rule.graceMs);
+  removePid(dir, rule.name);
+  return pid !== undefined;
 }
 
 const stopped: string[] = [];
-// The supervisor stops its children in order (nginx, nodes, Redis) and does not restart them.
-const supervisor = await stop('supervisor', 'SIGTERM', 40_000);
-if (supervisor) stopped.push(supervisor);
-// Whatever is left: a supervisor killed with SIGKILL leaves its children behind.
-const signals: Record<string, NodeJS.Signals> = { nginx: 'SIGQUIT' };
-const leftovers = recordedParts(dir).sort((a, b) => Number(b === 'nginx') - Number(a === 'nginx'));
-for (const part of leftovers) {
-  const name = await stop(part, signals[part] ?? 'SIGTERM', part === 'redis' ? 15_000 : 12_000);
-  if (name) stopped.push(name);
+// The supervisor stops its children in order and does not restart them.
+if (await stop(SUPERVISOR)) stopped.push(SUPERVISOR.name);
+// Whatever is left: a supervisor killed with SIGKILL leaves its children behind. A pid file of a
+// part this configuration no longer has (a port since taken out of NODE_PORTS) is stopped as a
+// node is.
+const table = new Map<string, StopRule>(kitParts(config, dir).map((p) => [p.name, p]));
+const leftovers = recordedParts(dir)
+  .filter((name) => name !== SUPERVISOR.name)
+  .map(
+    (name): StopRule =>
+      table.get(name) ?? { name, stopSignal: 'SIGTERM', graceMs: 12_000, stopOrder: 1 },
+  );
+for (const group of stopGroups(leftovers)) {
+  const results = await Promise.all(
+    group.map(async (rule) => ((await stop(rule)) ? rule.name : '')),
+  );
+  stopped.push(...results.filter(Boolean));
 }
 // A lock left by an up.sh or supervisor that is gone; one held by a starting up.sh stays.
 if (recordedLivePid(lockFile(dir)) === undefined) rmSync(lockFile(dir), { force: true });

@@ -9,17 +9,17 @@ import { existingRedisUrl } from './kit/redis-server.ts';
 import { configOrFail, fail } from './kit/report.ts';
 import { runDir } from './kit/run-dir.ts';
 
-const usage = 'usage: ./scripts/emit <event> [json-data] [--room <room>]';
+const usage = 'usage: ./scripts/emit.sh <event> [json-data] [--room <room>]';
 let parsed: ReturnType<
   typeof parseArgs<{ options: { room: { type: 'string' } }; allowPositionals: true }>
 >;
 try {
   parsed = parseArgs({ options: { room: { type: 'string' } }, allowPositionals: true });
 } catch (error) {
-  fail('emit', `${(error as Error).message} (${usage})`);
+  fail('emit.sh', `${(error as Error).message} (${usage})`, 'KIT_ERR_USAGE');
 }
 const [event, rawData] = parsed.positionals;
-if (!event) fail('emit', usage);
+if (!event) fail('emit.sh', usage, 'KIT_ERR_USAGE');
 let data: unknown;
 try {
   data = rawData === undefined ? undefined : JSON.parse(rawData);
@@ -27,20 +27,21 @@ try {
   data = rawData;
 }
 
-const config = configOrFail('emit');
+const config = configOrFail('emit.sh');
 const url =
   config.redisUrl ??
   existingRedisUrl(config, runDir(config.runDir)) ??
   fail(
-    'emit',
+    'emit.sh',
     `the kit's Redis was never started in RUN_DIR=${config.runDir}; start the kit with ./scripts/up.sh`,
+    'KIT_ERR_NOT_RUNNING',
   );
 const redis = createClient({ url, socket: { connectTimeout: 3000, reconnectStrategy: false } });
 redis.on('error', () => {});
 try {
   await redis.connect();
 } catch (error) {
-  fail('emit', `cannot reach Redis: ${(error as Error).message}`);
+  fail('emit.sh', `cannot reach Redis: ${(error as Error).message}`, 'KIT_ERR_REDIS');
 }
 const emitter = new Emitter(redis, { key: ADAPTER_KEY });
 const target = parsed.values.room ? emitter.to(parsed.values.room) : emitter;

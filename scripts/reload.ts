@@ -3,9 +3,11 @@
 // is reported and the running configuration keeps serving.
 import { join } from 'node:path';
 import { $ } from 'zx';
+import { KitError } from '../services/node/errors.ts';
+import { livePid } from './kit/pid-files.ts';
 import { NGINX_BIN, nginxArgs, renderNginx } from './kit/render-nginx.ts';
 import { configOrFail, fail } from './kit/report.ts';
-import { livePid, runDir } from './kit/run-dir.ts';
+import { runDir } from './kit/run-dir.ts';
 
 const config = configOrFail('reload.sh');
 const dir = runDir(config.runDir);
@@ -14,12 +16,14 @@ if (pid === undefined)
   fail(
     'reload.sh',
     `nginx of RUN_DIR=${dir.root} is not running; start the kit with ./scripts/up.sh`,
+    'KIT_ERR_NOT_RUNNING',
   );
 
 try {
   await renderNginx(config, dir);
 } catch (error) {
-  fail('reload.sh', `${(error as Error).message}; nginx keeps the configuration it runs`);
+  const code = error instanceof KitError ? error.code : 'KIT_ERR_TEMPLATE';
+  fail('reload.sh', `${(error as Error).message}; nginx keeps the configuration it runs`, code);
 }
 const reload = await $({ nothrow: true, timeout: '15s' })`${NGINX_BIN} ${nginxArgs(dir)} -s reload`;
 if (reload.exitCode !== 0) fail('reload.sh', `nginx -s reload failed: ${reload.stderr.trim()}`);

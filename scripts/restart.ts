@@ -1,40 +1,44 @@
-// ./scripts/restart.sh: rolling restart of the nodes, one at a time. Each node drains on SIGTERM
-// (its clients reconnect to the others), the supervisor starts it again, and the next node is
-// touched only once this one answers /readyz.
-import { sleep } from 'zx';
-import { httpOk } from './kit/probes.ts';
+// ./scripts/restart.sh: rolling restart of the nodes, one at a time. Each node drains on its stop
+// signal (its clients reconnect to the others), the supervisor starts it again, and the next node
+// is touched only once this one is a new process and ready.
+import { kitParts, SUPERVISOR } from './kit/parts.ts';
+import { livePid } from './kit/pid-files.ts';
 import { configOrFail, fail } from './kit/report.ts';
-import { livePid, runDir } from './kit/run-dir.ts';
+import { runDir } from './kit/run-dir.ts';
+import { waitUntil } from './kit/wait.ts';
 
 const config = configOrFail('restart.sh');
 const dir = runDir(config.runDir);
-if (livePid(dir, 'supervisor') === undefined) {
+if (livePid(dir, SUPERVISOR.name) === undefined) {
   fail(
     'restart.sh',
     `the kit of RUN_DIR=${dir.root} is not running; start it with ./scripts/up.sh`,
+    'KIT_ERR_NOT_RUNNING',
   );
 }
 
 const READY_TIMEOUT_MS = 30_000;
-for (const port of config.nodePorts) {
-  const name = `node-${port}`;
+for (const node of kitParts(config, dir).filter((p) => p.kind === 'node')) {
   const began = Date.now();
-  const old = livePid(dir, name);
-  if (old !== undefined) process.kill(old, 'SIGTERM');
-  for (;;) {
-    const now = livePid(dir, name);
-    if (now !== undefined && now !== old && (await httpOk(`http://127.0.0.1:${port}/readyz`))) {
-      process.stdout.write(
-        `${name} restarted in ${((Date.now() - began) / 1000).toFixed(1)}s (pid ${old ?? '-'} → ${now})\n`,
-      );
-      break;
-    }
-    if (Date.now() - began > READY_TIMEOUT_MS) {
-      fail(
-        'restart.sh',
-        `${name} was not ready ${READY_TIMEOUT_MS / 1000}s after its restart; stopped there (see ${config.runDir}/logs/${name}.log)`,
-      );
-    }
-    await sleep(100);
+  const old = livePid(dir, node.name);
+  if (old !== undefined) process.kill(old, node.stopSignal);
+  try {
+    const now = await waitUntil(
+      `${node.name} to be back`,
+      async () => {
+        const pid = livePid(dir, node.name);
+        return pid !== undefined && pid !== old && (await node.ready()) ? pid : undefined;
+      },
+      { timeoutMs: READY_TIMEOUT_MS, maxIntervalMs: 100 },
+    );
+    process.stdout.write(
+      `${node.name} restarted in ${((Date.now() - began) / 1000).toFixed(1)}s (pid ${old ?? '-'} → ${now})\n`,
+    );
+  } catch {
+    fail(
+      'restart.sh',
+      `${node.name} was not ready ${READY_TIMEOUT_MS / 1000}s after its restart; stopped there (see ${config.runDir}/logs/${node.name}.log)`,
+      'KIT_ERR_START',
+    );
   }
 }

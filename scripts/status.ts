@@ -1,42 +1,12 @@
 // ./scripts/status.sh: one line per part (Redis, each node, nginx): up or down, pid, port,
 // connections. Exit 0 only if all are up.
-import { redisInfo } from './kit/probes.ts';
+import type { KitConfig } from './kit/config.ts';
+import { kitParts, type Part, type PartKind } from './kit/parts.ts';
+import { livePid } from './kit/pid-files.ts';
+import { httpJson, httpText, redisInfo } from './kit/probes.ts';
 import { existingRedisUrl } from './kit/redis-server.ts';
 import { configOrFail, table } from './kit/report.ts';
-import { livePid, runDir } from './kit/run-dir.ts';
-import { partPlaces } from './kit/supervisor.ts';
-
-const config = configOrFail('status.sh');
-const dir = runDir(config.runDir);
-const places = partPlaces(config, dir);
-const ownRedis = places.some((p) => p.kind === 'redis');
-// Looking makes nothing: a kit never started here has no Redis password yet, so Redis is down.
-const redisUrl = config.redisUrl ?? existingRedisUrl(config, dir);
-
-async function json(url: string): Promise<Record<string, unknown> | undefined> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    return response.ok ? ((await response.json()) as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function text(url: string): Promise<string | undefined> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    return response.ok ? await response.text() : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** "12345 requests, 3 reading, 1 writing, 40 waiting" from stub_status. */
-function nginxDetail(stub: string): string {
-  const requests = stub.split('\n')[2]?.trim().split(/\s+/)[2];
-  const rw = /Reading: (\d+) Writing: (\d+) Waiting: (\d+)/.exec(stub);
-  return `${requests ?? '?'} requests, ${rw?.[1]} reading, ${rw?.[2]} writing, ${rw?.[3]} waiting`;
-}
+import { type RunDir, runDir } from './kit/run-dir.ts';
 
 type Row = [
   part: string,
@@ -46,67 +16,79 @@ type Row = [
   connections: string,
   detail: string,
 ];
-const rows: Row[] = [];
 
-{
-  const info = redisUrl === undefined ? undefined : await redisInfo(redisUrl);
-  const pid = ownRedis ? livePid(dir, 'redis') : undefined;
-  const where = ownRedis ? String(config.redisPort) : 'REDIS_URL';
-  rows.push([
+/** "12345 requests, 3 reading, 1 writing, 40 waiting" from stub_status. */
+function nginxDetail(stub: string): string {
+  const requests = stub.split('\n')[2]?.trim().split(/\s+/)[2];
+  const rw = /Reading: (\d+) Writing: (\d+) Waiting: (\d+)/.exec(stub);
+  return `${requests ?? '?'} requests, ${rw?.[1]} reading, ${rw?.[2]} writing, ${rw?.[3]} waiting`;
+}
+
+const pidOf = (dir: RunDir, name: string) => String(livePid(dir, name) ?? '-');
+
+async function redisRow(config: KitConfig, dir: RunDir, part?: Part): Promise<Row> {
+  // Looking makes nothing: a kit never started here has no Redis password yet, so Redis is down.
+  const url = config.redisUrl ?? existingRedisUrl(config, dir);
+  const info = url === undefined ? undefined : await redisInfo(url);
+  const detail = info
+    ? `${info.used_memory_human ?? '?'} used, aof ${info.aof_enabled === '1' ? 'on' : 'off'}`
+    : '';
+  return [
     'redis',
     info ? 'up' : 'down',
-    pid ? String(pid) : '-',
-    where,
+    part ? pidOf(dir, part.name) : '-',
+    part ? String(part.port) : 'REDIS_URL',
     info?.connected_clients ?? '-',
-    info
-      ? `${info.used_memory_human ?? '?'} used, aof ${info.aof_enabled === '1' ? 'on' : 'off'}`
-      : '',
-  ]);
+    detail,
+  ];
 }
 
-await Promise.all(
-  places
-    .filter((p) => p.kind === 'node')
-    .map(async (node, i) => {
-      const port = config.nodePorts[i] as number;
-      const [health, ready] = await Promise.all([
-        json(`http://127.0.0.1:${port}/healthz`),
-        json(`http://127.0.0.1:${port}/readyz`),
-      ]);
-      const up = health !== undefined;
-      rows[i + 1] = [
-        node.name,
-        up ? (ready ? 'up' : 'up, not ready') : 'down',
-        String(health?.pid ?? livePid(dir, node.name) ?? '-'),
-        String(port),
-        up ? String(health.connections) : '-',
-        '',
-      ];
-    }),
-);
+async function nodeRow(dir: RunDir, part: Part): Promise<Row> {
+  const [health, ready] = await Promise.all([
+    httpJson(`http://127.0.0.1:${part.port}/healthz`),
+    httpJson(`http://127.0.0.1:${part.port}/readyz`),
+  ]);
+  const up = health !== undefined;
+  return [
+    part.name,
+    up ? (ready ? 'up' : 'up, not ready') : 'down',
+    String(health?.pid ?? pidOf(dir, part.name)),
+    String(part.port),
+    up ? String(health.connections) : '-',
+    '',
+  ];
+}
 
-{
-  const stub = await text(`http://127.0.0.1:${config.port}/nginx_status`);
+async function nginxRow(dir: RunDir, part: Part): Promise<Row> {
+  const stub = await httpText(`http://127.0.0.1:${part.port}/nginx_status`);
   const active = stub ? /Active connections:\s*(\d+)/.exec(stub)?.[1] : undefined;
-  const pid = livePid(dir, 'nginx');
-  rows.push([
-    'nginx',
+  return [
+    part.name,
     stub ? 'up' : 'down',
-    pid ? String(pid) : '-',
-    String(config.port),
+    pidOf(dir, part.name),
+    String(part.port),
     active ?? '-',
     stub ? nginxDetail(stub) : '',
-  ]);
+  ];
 }
 
+const config = configOrFail('status.sh');
+const dir = runDir(config.runDir);
+const parts = kitParts(config, dir);
+const rowOf: Record<PartKind, (part: Part) => Promise<Row>> = {
+  redis: (part) => redisRow(config, dir, part),
+  node: (part) => nodeRow(dir, part),
+  nginx: (part) => nginxRow(dir, part),
+};
+const rows: Row[] = await Promise.all([
+  // An external Redis (REDIS_URL) is no part of the kit, but the kit needs it: it has a line too.
+  ...(parts.some((p) => p.kind === 'redis') ? [] : [redisRow(config, dir)]),
+  ...parts.map((part) => rowOf[part.kind](part)),
+]);
+
 process.stdout.write(`${table([['part', 'state', 'pid', 'port', 'connections', ''], ...rows])}\n`);
-const allUp = rows.every((r) => r[1] === 'up');
-if (!allUp) {
-  process.stderr.write(
-    `status.sh: not all parts are up: ${rows
-      .filter((r) => r[1] !== 'up')
-      .map((r) => r[0])
-      .join(', ')}\n`,
-  );
+const down = rows.filter((r) => r[1] !== 'up').map((r) => r[0]);
+if (down.length > 0) {
+  process.stderr.write(`status.sh: not all parts are up: ${down.join(', ')}\n`);
   process.exit(1);
 }

@@ -4,32 +4,27 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sleep } from 'zx';
-import { type KitConfig, loadKitConfig, readEnv } from '../services/node/config.ts';
+import { type BootPlan, bootKit, planBoot, refuseLinkedLogs } from './kit/boot.ts';
+import { type KitConfig, loadKitConfig, readEnv } from './kit/config.ts';
+import { kitParts, SUPERVISOR } from './kit/parts.ts';
+import { livePid, removePid, writePid } from './kit/pid-files.ts';
 import {
   checkAppModule,
   checkPorts,
   checkRedisUrl,
   ensureNotRunning,
 } from './kit/preconditions.ts';
-import { ensureSystemPackages, NGINX, REDIS } from './kit/preflight.ts';
+import { alive } from './kit/proc.ts';
 import { renderNginx } from './kit/render-nginx.ts';
 import { clearProgress, fail, progressLine, shortPath, table, timestamped } from './kit/report.ts';
-import {
-  alive,
-  livePid,
-  prepareRunDir,
-  type RunDir,
-  readState,
-  removePid,
-  runDir,
-  writePid,
-  writeState,
-} from './kit/run-dir.ts';
+import { prepareRunDir, type RunDir, readState, runDir, writeState } from './kit/run-dir.ts';
 import { openLog } from './kit/safe-files.ts';
 import { handOverStartLock, releaseStartLock, takeStartLock } from './kit/start-lock.ts';
-import { partPlaces, refuseLinkedLogs, Supervisor, startKit } from './kit/supervisor.ts';
+import { stopProcess } from './kit/stop-process.ts';
+import { Supervisor } from './kit/supervisor.ts';
+import { ensureSystemPackages, NGINX, REDIS } from './kit/system-packages.ts';
 import { chooseUpstream, describeUpstream } from './kit/upstream.ts';
+import { waitUntil } from './kit/wait.ts';
 
 const args = process.argv.slice(2);
 const detach = args.includes('--detach') || args.includes('-d');
@@ -37,14 +32,17 @@ const detach = args.includes('--detach') || args.includes('-d');
 const supervise = args.includes('--supervise');
 const unknown = args.filter((a) => !['--detach', '-d', '--supervise'].includes(a));
 if (unknown.length > 0)
-  fail('up.sh', `unknown argument ${unknown[0]} (usage: ./scripts/up.sh [--detach])`);
+  fail(
+    'up.sh',
+    `unknown argument ${unknown[0]} (usage: ./scripts/up.sh [--detach])`,
+    'KIT_ERR_USAGE',
+  );
 
-const env = readEnv();
 let config: KitConfig;
 try {
-  config = loadKitConfig(env);
+  config = loadKitConfig(readEnv());
 } catch (error) {
-  fail('up.sh', (error as Error).message);
+  fail('up.sh', error);
 }
 const dir = runDir(config.runDir);
 const began = Date.now();
@@ -52,7 +50,7 @@ const began = Date.now();
 function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
   const rows: string[][] = [['part', 'pid', 'address', 'log']];
   if (config.redisUrl !== undefined) rows.push(['redis', '-', 'REDIS_URL (external)', '-']);
-  for (const part of partPlaces(config, dir)) {
+  for (const part of kitParts(config, dir)) {
     rows.push([
       part.name,
       String(livePid(dir, part.name) ?? '-'),
@@ -80,12 +78,14 @@ function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
   ].join('\n');
 }
 
+/** Everything that can be known wrong before anything starts; nginx's configuration is rendered
+ * and checked here, for the supervisor to use. */
 async function checkBeforeStart(): Promise<void> {
   await ensureSystemPackages(config.redisUrl === undefined ? [NGINX, REDIS] : [NGINX]);
   prepareRunDir(dir);
   takeStartLock(dir);
   ensureNotRunning(dir);
-  refuseLinkedLogs(config, dir);
+  refuseLinkedLogs(kitParts(config, dir), dir);
   const progress = progressLine();
   progress('checking ports, Redis, APP_MODULE and the nginx configuration');
   await checkPorts(config);
@@ -103,7 +103,8 @@ async function superviseHere(detached: boolean): Promise<void> {
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
   writePid(dir, 'supervisor', process.pid);
-  const supervisor = new Supervisor(dir, say);
+  const plan: BootPlan = await planBoot(config, dir);
+  const supervisor = new Supervisor(dir, say, plan.runAs);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -121,7 +122,7 @@ async function superviseHere(detached: boolean): Promise<void> {
     process.on(signal, () => void stop(signal));
 
   try {
-    await startKit(config, dir, env, supervisor, detached ? say : progressLine());
+    await bootKit(config, dir, plan, supervisor, detached ? say : progressLine());
   } catch (error) {
     if (!detached) clearProgress();
     writeState(dir, {
@@ -131,7 +132,7 @@ async function superviseHere(detached: boolean): Promise<void> {
     });
     removePid(dir, 'supervisor');
     releaseStartLock(dir);
-    fail('up.sh', (error as Error).message);
+    fail('up.sh', error);
   }
   if (detached) {
     say('ready');
@@ -151,34 +152,40 @@ async function startDetached(): Promise<void> {
     env: process.env,
   });
   child.unref();
-  const pid = child.pid ?? fail('up.sh', 'could not start the supervisor');
+  const pid = child.pid ?? fail('up.sh', 'could not start the supervisor', 'KIT_ERR_START');
   handOverStartLock(dir, pid);
   // Interrupted while waiting: the kit must not go on starting in the background.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, async () => {
       clearProgress();
-      process.kill(pid, 'SIGTERM');
-      while (alive(pid)) await sleep(50);
-      fail('up.sh', `interrupted (${signal}); everything started so far was stopped`);
-    });
-  }
-  const progress = progressLine();
-  progress('starting Redis, the nodes and nginx');
-  for (;;) {
-    const state = readState(dir);
-    if (state?.supervisorPid === pid && state.status === 'ready') break;
-    if (state?.supervisorPid === pid && state.status === 'failed') {
-      clearProgress();
-      fail('up.sh', state.error ?? 'failed to start');
-    }
-    if (!alive(pid)) {
-      clearProgress();
+      await stopProcess(pid, 'SIGTERM', SUPERVISOR.graceMs);
       fail(
         'up.sh',
-        `the supervisor exited early; see ${shortPath(join(dir.logs, 'supervisor.log'))}`,
+        `interrupted (${signal}); everything started so far was stopped`,
+        'KIT_ERR_INTERRUPTED',
       );
-    }
-    await sleep(100);
+    });
+  }
+  const outcome = await waitUntil(
+    'Redis, the nodes and nginx',
+    () => {
+      const state = readState(dir);
+      if (state?.supervisorPid === pid && state.status !== 'starting') return state;
+      if (!alive(pid)) return { status: 'exited' as const, error: undefined };
+      return undefined;
+    },
+    // The supervisor gives up on its own (each part has its readiness limit); this is a backstop.
+    { timeoutMs: 10 * 60_000, maxIntervalMs: 100, progress: progressLine() },
+  );
+  if (outcome.status !== 'ready') {
+    clearProgress();
+    fail(
+      'up.sh',
+      outcome.status === 'exited'
+        ? `the supervisor exited early; see ${shortPath(join(dir.logs, 'supervisor.log'))}`
+        : (outcome.error ?? 'failed to start'),
+      'KIT_ERR_START',
+    );
   }
   clearProgress();
   process.stdout.write(summary(config, dir, true));
@@ -189,6 +196,6 @@ try {
   if (detach && !supervise) await startDetached();
 } catch (error) {
   releaseStartLock(dir);
-  fail('up.sh', (error as Error).message);
+  fail('up.sh', error);
 }
 if (!detach || supervise) await superviseHere(supervise);

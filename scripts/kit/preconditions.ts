@@ -1,24 +1,24 @@
 // Everything checked before anything starts. Each failure is a ConfigError naming the variable
 // and value, so up.sh refuses with one clear line and leaves nothing running.
-import { execFile } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { ConfigError, type KitConfig, ROOT } from '../../services/node/config.ts';
+import { ConfigError, ROOT } from '../../services/node/config.ts';
+import { KitError } from '../../services/node/errors.ts';
+import type { KitConfig } from './config.ts';
+import type { AppModuleVerdict } from './load-app-module.ts';
+import { livePid } from './pid-files.ts';
 import { portFree } from './ports.ts';
 import { redisAnswers } from './probes.ts';
-import { livePid, type RunDir } from './run-dir.ts';
+import type { RunDir } from './run-dir.ts';
 
 const run = promisify(execFile);
-
-export class AlreadyRunningError extends Error {
-  readonly code = 'KIT_ERR_RUNNING';
-}
 
 export function ensureNotRunning(dir: RunDir): void {
   const pid = livePid(dir, 'supervisor');
   if (pid !== undefined) {
-    throw new AlreadyRunningError(
+    throw new KitError(
+      'KIT_ERR_RUNNING',
       `the kit is already running (or starting) from RUN_DIR=${dir.root} (supervisor pid ${pid}); stop it with ./scripts/down.sh`,
     );
   }
@@ -69,22 +69,30 @@ export async function checkRedisUrl(config: KitConfig): Promise<void> {
   }
 }
 
-/** Loads APP_MODULE in a throw-away process, exactly as a node will. */
+/** Loads APP_MODULE in a throw-away process (load-app-module.ts), exactly as a node will. */
 export async function checkAppModule(config: KitConfig): Promise<void> {
-  const loader = pathToFileURL(join(ROOT, 'services/node/app-loader.ts')).href;
-  const probe = `const { loadApplication } = await import(${JSON.stringify(loader)});
-try { await loadApplication(${JSON.stringify(config.appModule)}); }
-catch (error) { console.error('KIT_PROBE ' + (error.reason ?? error.message)); process.exit(2); }`;
-  try {
-    await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', probe], {
-      cwd: ROOT,
-      timeout: 20_000,
-    });
-  } catch (error) {
-    const stderr = (error as { stderr?: string }).stderr ?? '';
-    const reason =
-      /KIT_PROBE (.*)/.exec(stderr)?.[1] ??
-      (stderr.trim().split('\n').at(-1) || (error as Error).message);
-    throw new ConfigError('APP_MODULE', config.appModule, `does not load: ${reason.trim()}`);
+  const child = fork(join(ROOT, 'scripts/kit/load-app-module.ts'), [config.appModule], {
+    cwd: ROOT,
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    timeout: 20_000,
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const verdict = await new Promise<AppModuleVerdict>((resolve) => {
+    child.once('message', (message) => resolve(message as AppModuleVerdict));
+    child.once('exit', (code, signal) =>
+      resolve({
+        ok: false,
+        reason:
+          stderr.trim().split('\n').at(-1) || `the check exited (${signal ?? `code ${code}`})`,
+      }),
+    );
+  });
+  child.kill();
+  if (!verdict.ok) {
+    throw new ConfigError('APP_MODULE', config.appModule, `does not load: ${verdict.reason}`);
   }
 }

@@ -55,3 +55,24 @@ export async function httpFailure(url: string, timeoutMs = 1000): Promise<string
     return cause === 'ECONNREFUSED' ? 'refused' : (cause ?? (error as Error).message);
   }
 }
+
+/** The body of GET url when it is answered with a 2xx within timeoutMs, else undefined. */
+export async function httpText(url: string, timeoutMs = 2000): Promise<string | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const body = await response.text();
+    return response.ok ? body : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** GET url as JSON, when answered with a 2xx; else undefined. */
+export async function httpJson(url: string): Promise<Record<string, unknown> | undefined> {
+  const body = await httpText(url);
+  try {
+    return body === undefined ? undefined : (JSON.parse(body) as Record<string, unknown>);
+  } catch {
+    return undefined;
+  }
+}

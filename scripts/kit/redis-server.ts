@@ -1,8 +1,9 @@
 // The kit's own redis-server, used when REDIS_URL is unset: loopback only, a generated password,
 // data and append-only file under RUN_DIR/redis so stored chat history survives restarts.
 import { join } from 'node:path';
-import type { KitConfig } from '../../services/node/config.ts';
-import { type RunDir, readSecret, secret, writeAtomic } from './run-dir.ts';
+import type { KitConfig } from './config.ts';
+import { type RunDir, readSecret, secret } from './run-dir.ts';
+import { writeAtomic } from './safe-files.ts';
 
 export const REDIS_BIN = '/usr/bin/redis-server';
 

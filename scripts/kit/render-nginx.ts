@@ -6,9 +6,11 @@ import { readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type KitConfig, ROOT } from '../../services/node/config.ts';
-import { type RunDir, writeAtomic } from './run-dir.ts';
-import { createNew } from './safe-files.ts';
+import { ROOT } from '../../services/node/config.ts';
+import { KitError } from '../../services/node/errors.ts';
+import type { KitConfig } from './config.ts';
+import type { RunDir } from './run-dir.ts';
+import { createNew, writeAtomic } from './safe-files.ts';
 import { chooseUpstream, socketPath } from './upstream.ts';
 
 const run = promisify(execFile);
@@ -17,10 +19,6 @@ export const TEMPLATE = join(ROOT, 'nginx', 'nginx.conf.template');
 export const NGINX_BIN = '/usr/sbin/nginx';
 /** Descriptors kept back from worker_connections for logs, listeners and the like. */
 const RESERVED_FDS = 200;
-
-export class TemplateError extends Error {
-  readonly code = 'KIT_ERR_TEMPLATE';
-}
 
 export function renderTemplate(template: string, vars: Readonly<Record<string, string>>): string {
   const unknown: string[] = [];
@@ -37,7 +35,10 @@ export function renderTemplate(template: string, vars: Readonly<Record<string, s
     },
   );
   if (unknown.length > 0) {
-    throw new TemplateError(`unknown placeholder ${unknown.join(', ')} in the nginx template`);
+    throw new KitError(
+      'KIT_ERR_TEMPLATE',
+      `unknown placeholder ${unknown.join(', ')} in the nginx template`,
+    );
   }
   return out;
 }
@@ -88,7 +89,8 @@ export async function testNginxConfig(dir: RunDir, conf: string): Promise<void> 
     await run(NGINX_BIN, ['-t', '-q', ...nginxArgs(dir, conf)], { timeout: 15_000 });
   } catch (error) {
     const stderr = ((error as { stderr?: string }).stderr ?? '').trim();
-    throw new TemplateError(
+    throw new KitError(
+      'KIT_ERR_TEMPLATE',
       `nginx -t rejected the rendered configuration: ${stderr || (error as Error).message}`,
     );
   }

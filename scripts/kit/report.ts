@@ -1,11 +1,23 @@
 // How the scripts talk to a person: one-line failures on stderr, a progress line on slow work,
 // aligned summaries.
 import { relative } from 'node:path';
-import { type KitConfig, loadKitConfig, ROOT, readEnv } from '../../services/node/config.ts';
+import { ROOT } from '../../services/node/config.ts';
+import { ERRORS, type ErrorCode, KitError } from '../../services/node/errors.ts';
+import { type KitConfig, loadKitConfig, readEnv } from './config.ts';
 
-export function fail(script: string, message: string): never {
-  process.stderr.write(`${script}: ${message}\n`);
-  process.exit(1);
+/**
+ * The one way a command gives up: `<command>: <CODE> <message>` on stderr, and the code's exit
+ * status (services/node/errors.ts). A KitError brings its own code; anything else takes `code`.
+ */
+export function fail(
+  command: string,
+  problem: unknown,
+  code: ErrorCode = 'KIT_ERR_INTERNAL',
+): never {
+  const known = problem instanceof KitError ? problem.code : code;
+  const message = problem instanceof Error ? problem.message : String(problem);
+  process.stderr.write(`${command}: ${known} ${message}\n`);
+  process.exit(ERRORS[known].exit);
 }
 
 /** The kit's configuration, or the script's one-line refusal naming the bad variable. */
@@ -13,7 +25,7 @@ export function configOrFail(script: string): KitConfig {
   try {
     return loadKitConfig(readEnv());
   } catch (error) {
-    fail(script, (error as Error).message);
+    fail(script, error);
   }
 }
 

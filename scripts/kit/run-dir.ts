@@ -1,6 +1,5 @@
 // Where the kit keeps its state: rendered configs, pid files, logs and Redis data, all under
-// RUN_DIR. The scripts find the kit's processes through its pid files only, never through the
-// ports, so they never signal a process that merely listens on one of them.
+// RUN_DIR, and who may write there. (Pid files: pid-files.ts.)
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -10,14 +9,11 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
-  realpathSync,
-  renameSync,
-  rmSync,
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { createNew, foreignControl, readNoFollow, UnsafePathError } from './safe-files.ts';
+import { KitError } from '../../services/node/errors.ts';
+import { createNew, foreignControl, readNoFollow, writeAtomic } from './safe-files.ts';
 import { knownServiceUser, type RunAs } from './service-user.ts';
 
 export interface RunDir {
@@ -61,7 +57,8 @@ export function checkRunDir(dir: RunDir, serviceUid?: number): void {
     const why = stats.isDirectory() ? foreignControl(stats, owners(path)) : 'it is not a folder';
     if (why !== undefined) {
       const shown = path === dir.root ? '' : ` (${path})`;
-      throw new UnsafePathError(
+      throw new KitError(
+        'KIT_ERR_UNSAFE_PATH',
         `RUN_DIR=${dir.root}${shown} is not safe to use: ${why}; use a folder only you can write to`,
       );
     }
@@ -123,100 +120,6 @@ export function secret(path: string): string {
   return value;
 }
 
-/** Replaces `path` whole; the temporary file is made new, so a link planted there is not followed. */
-export function writeAtomic(path: string, content: string, mode = 0o644): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  rmSync(tmp, { force: true });
-  createNew(tmp, content, mode);
-  renameSync(tmp, path);
-}
-
-export function pidFile(dir: RunDir, part: string): string {
-  return join(dir.pids, `${part}.pid`);
-}
-
-/**
- * A process as a pid file records it: pid, kernel start time (a reused pid has another) and the
- * executable it runs (/proc/<pid>/exe), so that a pid file naming pid 1 or any unrelated process,
- * planted or left over, never gets it signalled. (Not /proc/<pid>/comm: Node 24 names its main
- * thread `MainThread`, nodejs/node#56416.)
- */
-export function processRecord(pid: number, executable = executableOf(pid)): string {
-  return `${pid} ${startTime(pid) ?? ''} ${executable ?? ''}\n`;
-}
-
-/** Records the process `pid`, which runs `command` (its real path, if /proc does not say). */
-export function writePid(dir: RunDir, part: string, pid: number, command = process.execPath): void {
-  writeAtomic(pidFile(dir, part), processRecord(pid, executableOf(pid) ?? realpathSync(command)));
-}
-
-export function removePid(dir: RunDir, part: string): void {
-  rmSync(pidFile(dir, part), { force: true });
-}
-
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The executable a process runs; an upgraded package leaves the old one `(deleted)`. */
-function executableOf(pid: number): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
-  } catch {
-    return undefined;
-  }
-}
-
-/** Kernel start time of a process (clock ticks since boot), or undefined if it is gone. */
-function startTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The pid a record file (a pid file, up.lock) names, if that very process still runs: the file
- * is ours and nobody else could have written it, the pid is neither 1 nor this process, and its
- * start time and executable are the recorded ones.
- */
-export function recordedLivePid(file: string): number | undefined {
-  let stats: ReturnType<typeof lstatSync>;
-  try {
-    stats = lstatSync(file);
-  } catch {
-    return undefined;
-  }
-  if (!stats.isFile() || foreignControl(stats, [process.getuid?.() ?? 0]) !== undefined)
-    return undefined;
-  const [pidText, started, ...rest] = (readNoFollow(file) ?? '').trim().split(' ');
-  const executable = rest.join(' ');
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid || !alive(pid)) return undefined;
-  if (executable === '' || executable !== executableOf(pid)) return undefined;
-  return startTime(pid) === started ? pid : undefined;
-}
-
-/** The pid recorded for a part, if that very process still runs (see recordedLivePid). */
-export function livePid(dir: RunDir, part: string): number | undefined {
-  return recordedLivePid(pidFile(dir, part));
-}
-
-export function recordedParts(dir: RunDir): string[] {
-  if (!existsSync(dir.pids)) return [];
-  return readdirSync(dir.pids)
-    .filter((f) => f.endsWith('.pid'))
-    .map((f) => f.slice(0, -'.pid'.length));
-}
-
 export type KitStatus = 'starting' | 'ready' | 'failed' | 'stopping' | 'stopped';
 
 export interface KitState {
@@ -241,24 +144,4 @@ export function writeState(dir: RunDir, state: Omit<KitState, 'updatedAt'>): voi
     dir.stateFile,
     `${JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 2)}\n`,
   );
-}
-
-/** pid and all its descendants, from /proc. */
-export function processTree(roots: number[]): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {}
-  }
-  const out: number[] = [];
-  const walk = (pid: number) => {
-    out.push(pid);
-    for (const c of children.get(pid) ?? []) walk(c);
-  };
-  for (const r of roots) walk(r);
-  return out;
 }

@@ -7,15 +7,14 @@ import {
   lstatSync,
   openSync,
   readFileSync,
+  renameSync,
+  rmSync,
   type Stats,
   writeSync,
 } from 'node:fs';
+import { KitError } from '../../services/node/errors.ts';
 
 const { O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
-
-export class UnsafePathError extends Error {
-  readonly code = 'KIT_ERR_UNSAFE_PATH';
-}
 
 function refuseLink<T>(path: string, what: string, open: () => T): T {
   try {
@@ -24,7 +23,8 @@ function refuseLink<T>(path: string, what: string, open: () => T): T {
     const code = (error as NodeJS.ErrnoException).code;
     // O_NOFOLLOW says ELOOP; O_EXCL says EEXIST about a link as about anything else.
     if (code === 'ELOOP' || (code === 'EEXIST' && lstatSync(path).isSymbolicLink())) {
-      throw new UnsafePathError(
+      throw new KitError(
+        'KIT_ERR_UNSAFE_PATH',
         `${path} is a symbolic link; the kit does not write its ${what} through one (remove it)`,
       );
     }
@@ -74,4 +74,12 @@ export function foreignControl(stats: Stats, owners: readonly number[]): string 
     return `it is writable by ${stats.mode & 0o002 ? 'every user' : 'its group'} (mode ${mode})`;
   }
   return undefined;
+}
+
+/** Replaces `path` whole; the temporary file is made new, so a link planted there is not followed. */
+export function writeAtomic(path: string, content: string, mode = 0o644): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true });
+  createNew(tmp, content, mode);
+  renameSync(tmp, path);
 }

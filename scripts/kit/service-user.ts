@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type KitConfig, ROOT } from '../../services/node/config.ts';
+import { ROOT } from '../../services/node/config.ts';
+import type { KitConfig } from './config.ts';
 
 const run = promisify(execFile);
 

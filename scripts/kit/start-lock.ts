@@ -5,9 +5,10 @@
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { AlreadyRunningError } from './preconditions.ts';
-import { processRecord, type RunDir, recordedLivePid, writeAtomic } from './run-dir.ts';
-import { createNew, readNoFollow } from './safe-files.ts';
+import { KitError } from '../../services/node/errors.ts';
+import { processRecord, recordedLivePid } from './pid-files.ts';
+import type { RunDir } from './run-dir.ts';
+import { createNew, readNoFollow, writeAtomic } from './safe-files.ts';
 
 export function lockFile(dir: RunDir): string {
   return join(dir.root, 'up.lock');
@@ -26,7 +27,8 @@ export function takeStartLock(dir: RunDir): void {
     }
     const holder = recordedLivePid(file);
     if (holder !== undefined) {
-      throw new AlreadyRunningError(
+      throw new KitError(
+        'KIT_ERR_RUNNING',
         `the kit is already running (or starting) from RUN_DIR=${dir.root} (pid ${holder}); stop it with ./scripts/down.sh`,
       );
     }

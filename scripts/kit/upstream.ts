@@ -4,7 +4,8 @@
 // ports all the same: health checks, status.sh and direct access use those.
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ConfigError, type KitConfig } from '../../services/node/config.ts';
+import { ConfigError } from '../../services/node/config.ts';
+import type { KitConfig } from './config.ts';
 import type { RunDir } from './run-dir.ts';
 
 /** Unix: each node at `socketPath(dir, port)`; TCP: each at its port, and why not Unix. */

@@ -1,6 +1,6 @@
 // The bundled chat: the Socket.IO private-messaging example scaled out over many nodes, plus
 // rooms. Sessions, messages and presence live in Redis, so that connecting never waits on another
-// node. Events and payloads: ../../../shared/CONTRACT.md, "The bundled chat".
+// node. Events and payloads: README.md, "The bundled chat".
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io';
 import type { AppContext } from '../node/app-loader.ts';

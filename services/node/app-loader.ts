@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Server } from 'socket.io';
+import { KitError } from './errors.ts';
 import type { Redis } from './redis.ts';
 
 /** What `APP_MODULE`'s default export receives, once per node. */
@@ -14,14 +15,13 @@ export interface AppContext {
 
 export type Application = (context: AppContext) => void | Promise<void>;
 
-export class AppModuleError extends Error {
-  readonly code = 'KIT_ERR_APP_MODULE';
+export class AppModuleError extends KitError {
   constructor(
     path: string,
     /** What is wrong, without the path: up.sh's check names APP_MODULE itself. */
     readonly reason: string,
   ) {
-    super(`APP_MODULE="${path}" ${reason}`);
+    super('KIT_ERR_APP_MODULE', `APP_MODULE="${path}" ${reason}`);
   }
 }
 

@@ -1,6 +1,6 @@
 // One node: Fastify + Socket.IO + Redis adapter, started by the supervisor (scripts/up.sh).
-import { AppModuleError } from './app-loader.ts';
-import { ConfigError, loadNodeConfig } from './config.ts';
+import { loadNodeConfig } from './config.ts';
+import { ERRORS, KitError } from './errors.ts';
 import { startNode } from './server.ts';
 import { handleShutdown } from './shutdown.ts';
 
@@ -19,7 +19,8 @@ try {
     process.exit(1);
   });
 } catch (error) {
-  const known = error instanceof ConfigError || error instanceof AppModuleError;
-  process.stderr.write(`${known ? (error as Error).message : (error as Error).stack}\n`);
-  process.exit(known ? 78 : 1);
+  // A node refused to start says why in its log, with the code's exit status (errors.ts).
+  const known = error instanceof KitError;
+  process.stderr.write(`${known ? `${error.code} ${error.message}` : (error as Error).stack}\n`);
+  process.exit(known ? ERRORS[error.code].exit : 1);
 }

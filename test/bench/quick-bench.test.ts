@@ -2,24 +2,24 @@
 // every scenario writes its figures. The figures themselves are the benchmark's business, not a
 // test's: nothing here asserts a speed.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import type { Results } from '../../scripts/benchmarks/report.ts';
-import { ROOT } from '../../services/node/config.ts';
-import { processesMentioning, script } from '../harness/kit.ts';
+import type { Results } from '../../scripts/bench/summary.ts';
+import { processesMentioning, runDoor } from '../harness/kit.ts';
 
 it('npm run bench -- --quick runs every variant and scenario and writes its results', {
   timeout: 300_000,
 }, async () => {
   const began = Date.now();
-  const run = await script('bench', {}, ['--quick'], 280_000);
+  // Its own RUN_DIR, where a quick run writes its results.
+  const runDir = mkdtempSync(join(tmpdir(), 'kit-quick-bench-'));
+  const written = (file: string) => readFileSync(join(runDir, 'bench', file), 'utf8');
+  const run = await runDoor('bench', { RUN_DIR: runDir }, ['--quick'], 280_000);
   assert.equal(run.code, 0, run.stderr.split('\n').slice(-5).join('\n'));
   console.log(`quick bench took ${Math.round((Date.now() - began) / 1000)} s`);
-  const results = JSON.parse(
-    readFileSync(join(ROOT, 'scripts/benchmarks/results/quick.json'), 'utf8'),
-  ) as Results;
+  const results = JSON.parse(written('quick.json')) as Results;
   assert.deepEqual(
     results.fanout.map((f) => f.variant),
     ['plain', 'kit', 'kit-haproxy', 'cluster', 'raw-ws'],
@@ -42,11 +42,10 @@ it('npm run bench -- --quick runs every variant and scenario and writes its resu
     );
   }
   assert.ok(results.targets.length >= 7);
-  assert.match(readFileSync(join(ROOT, 'scripts/benchmarks/results/quick.md'), 'utf8'), /Targets/);
-  assert.match(
-    readFileSync(join(ROOT, 'scripts/benchmarks/results/quick-fanout.svg'), 'utf8'),
-    /^<svg/,
-  );
+  assert.match(written('quick.md'), /Targets/);
+  assert.match(written('quick-fanout.svg'), /^<svg/);
   // Every variant was stopped: no process of a bench kit is left.
-  assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-bench-')), []);
+  assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-launched-')), []);
+  assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-haproxy-')), []);
+  rmSync(runDir, { recursive: true, force: true });
 });

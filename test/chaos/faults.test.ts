@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { chatUser } from '../harness/chat.ts';
 import { ask } from '../harness/clients.ts';
 import { byNode, crowd, type Member, totalDisconnects } from '../harness/crowd.ts';
-import { type Kit, script, startKit, waitFor } from '../harness/kit.ts';
+import { type Kit, launchKit, runDoor, waitFor } from '../harness/kit.ts';
 import { type TestRedis, testRedis } from '../harness/redis.ts';
 
 const NETS = 40;
@@ -47,7 +47,7 @@ describe('faults under load', { timeout: 300_000 }, () => {
   before(async () => {
     redis = await testRedis();
     await redis.start();
-    kit = await startKit({ env: { REDIS_URL: redis.url } });
+    kit = await launchKit({ env: { REDIS_URL: redis.url } });
     members = await crowd(kit.url, NETS, PER_NET);
     const spread = Object.fromEntries([...byNode(members)].map(([n, ms]) => [n, ms.length]));
     console.log(`${members.length} clients:`, spread);
@@ -138,7 +138,7 @@ describe('faults under load', { timeout: 300_000 }, () => {
 
   it('reload.sh with every client connected: zero disconnects', async () => {
     const before = totalDisconnects(members);
-    const reload = await script('reload', kit.env);
+    const reload = await runDoor('reload', kit.env);
     assert.equal(reload.code, 0, reload.stderr);
     await new Promise((r) => setTimeout(r, 2000));
     const lost = totalDisconnects(members) - before;
@@ -175,7 +175,7 @@ describe('faults under load', { timeout: 300_000 }, () => {
       }
     });
     await new Promise((r) => setTimeout(r, 1000));
-    const restart = await script('restart', kit.env);
+    const restart = await runDoor('restart', kit.env);
     assert.equal(restart.code, 0, restart.stderr);
     process.stdout.write(restart.stdout);
     await new Promise((r) => setTimeout(r, 1000));

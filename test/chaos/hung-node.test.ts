@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { type ChatUser, chatUserAwayFrom, chatUserOn } from '../harness/chat.ts';
 import { client, collect, next } from '../harness/clients.ts';
 import { byNode, crowd, type Member } from '../harness/crowd.ts';
-import { type Kit, startKit, waitFor } from '../harness/kit.ts';
+import { type Kit, launchKit, waitFor } from '../harness/kit.ts';
 
 describe('a hung node', { timeout: 120_000 }, () => {
   let kit: Kit;
@@ -16,7 +16,7 @@ describe('a hung node', { timeout: 120_000 }, () => {
   let members: Member[] = [];
 
   before(async () => {
-    kit = await startKit();
+    kit = await launchKit();
     members = await crowd(kit.url, 50, 4, 'crowd');
   });
   after(async () => {

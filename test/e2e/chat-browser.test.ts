@@ -8,7 +8,7 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { ROOT } from '../../services/node/config.ts';
 import { type ChatUser, chatUserAwayFrom } from '../harness/chat.ts';
 import { ask, next } from '../harness/clients.ts';
-import { type Kit, startKit, waitFor } from '../harness/kit.ts';
+import { type Kit, launchKit, waitFor } from '../harness/kit.ts';
 
 const SCREENSHOT = join(ROOT, 'test-output', 'chat-browser.png');
 const MARKUP = '<img src=x onerror=alert(1)>';
@@ -55,7 +55,7 @@ describe('the chat in a browser', { timeout: 120_000 }, () => {
   const pageErrors: string[] = [];
 
   before(async () => {
-    kit = await startKit();
+    kit = await launchKit();
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: [

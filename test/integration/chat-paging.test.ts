@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { type ChatUser, chatUser } from '../harness/chat.ts';
 import { ask } from '../harness/clients.ts';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 
 interface Message {
   id: string;
@@ -65,7 +65,7 @@ describe('bounded chat replies and paging', { timeout: 120_000 }, () => {
   const opened: ChatUser[] = [];
 
   before(async () => {
-    kit = await startKit();
+    kit = await launchKit();
   });
   after(async () => {
     for (const user of opened) user.socket.disconnect();

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type ChatUser, chatUser, chatUserAwayFrom } from '../harness/chat.ts';
 import { ask, client, collect, connected, next } from '../harness/clients.ts';
-import { type Kit, script, startKit, waitFor } from '../harness/kit.ts';
+import { type Kit, launchKit, runDoor, waitFor } from '../harness/kit.ts';
 
 type Ack = {
   ok?: true;
@@ -22,7 +22,7 @@ describe('chat across nodes', () => {
   };
 
   before(async () => {
-    kit = await startKit();
+    kit = await launchKit();
   });
   after(async () => {
     for (const user of opened) user.socket.disconnect();
@@ -232,7 +232,7 @@ describe('chat across nodes', () => {
     listeners.forEach(track);
     assert.ok(new Set(listeners.map((l) => l.session.node)).size >= 3);
     const got = listeners.map((l) => next<{ text: string }>(l.socket, 'announcement', 10_000));
-    const emitted = await script('emit', kit.env, [
+    const emitted = await runDoor('emit', kit.env, [
       'announcement',
       '{"text":"maintenance at noon"}',
     ]);
@@ -243,7 +243,7 @@ describe('chat across nodes', () => {
     for (const l of inRoom) await ask(l.socket, 'join', 'ops');
     const others = listeners.slice(3).map((l) => collect(l.socket, 'ops notice'));
     const roomGot = inRoom.map((l) => next(l.socket, 'ops notice', 10_000));
-    const toRoom = await script('emit', kit.env, [
+    const toRoom = await runDoor('emit', kit.env, [
       'ops notice',
       '"deploying"',
       '--room',

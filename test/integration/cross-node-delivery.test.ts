@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { ask, clientsOnNets, closeAll, collect, next } from '../harness/clients.ts';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 
 const APP_MODULE = 'test/fixtures/echo-app.ts';
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -13,7 +13,7 @@ describe('delivery across nodes', () => {
   const clients: Array<{ socket: Socket; node: string }> = [];
 
   before(async () => {
-    kit = await startKit({ env: { APP_MODULE } });
+    kit = await launchKit({ env: { APP_MODULE } });
     clients.push(...(await clientsOnNets(kit.url, 16)));
     assert.ok(new Set(clients.map((c) => c.node)).size >= 3, 'clients must span several nodes');
   });

@@ -4,12 +4,12 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { alive } from '../../scripts/kit/run-dir.ts';
-import { portFree, processesMentioning, script, startKit } from '../harness/kit.ts';
+import { alive } from '../../scripts/kit/proc.ts';
+import { launchKit, portFree, processesMentioning, runDoor } from '../harness/kit.ts';
 
 describe('down.sh', () => {
   it('leaves no process and no held port behind, twice over', async () => {
-    const kit = await startKit({ nodes: 2 });
+    const kit = await launchKit({ nodes: 2 });
     const pids = ['supervisor', 'redis', 'nginx', ...kit.nodePorts.map((p) => `node-${p}`)].map(
       (p) => kit.pid(p),
     );
@@ -21,7 +21,7 @@ describe('down.sh', () => {
       'a Unix socket per node, for nginx',
     );
 
-    const down = await script('down', kit.env);
+    const down = await runDoor('down', kit.env);
     assert.equal(down.code, 0, down.stderr);
     assert.match(down.stdout, /stopped: supervisor/);
     assert.ok(
@@ -34,19 +34,19 @@ describe('down.sh', () => {
     }
     assert.deepEqual(readdirSync(sockets), [], 'a node socket file was left');
 
-    const again = await script('down', kit.env);
+    const again = await runDoor('down', kit.env);
     assert.equal(again.code, 0);
     assert.match(again.stdout, /nothing was running/);
     await kit.stop();
   });
 
   it('cleans up after a supervisor killed with SIGKILL', async () => {
-    const kit = await startKit({ nodes: 2 });
+    const kit = await launchKit({ nodes: 2 });
     const children = ['redis', 'nginx', ...kit.nodePorts.map((p) => `node-${p}`)].map((p) =>
       kit.pid(p),
     );
     process.kill(kit.pid('supervisor'), 'SIGKILL');
-    const down = await script('down', kit.env);
+    const down = await runDoor('down', kit.env);
     assert.equal(down.code, 0, down.stderr);
     assert.ok(
       children.every((pid) => !alive(pid)),

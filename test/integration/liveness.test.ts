@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { alive } from '../../scripts/kit/run-dir.ts';
+import { alive } from '../../scripts/kit/proc.ts';
 import { clientsOnNets, closeAll, next, type PlacedClient } from '../harness/clients.ts';
-import { type Kit, startKit, waitFor } from '../harness/kit.ts';
+import { type Kit, launchKit, waitFor } from '../harness/kit.ts';
 
 async function readyz(port: number): Promise<boolean> {
   try {
@@ -25,7 +25,7 @@ describe('liveness', () => {
   const clients: PlacedClient[] = [];
   const stopped: number[] = [];
   before(async () => {
-    kit = await startKit({ nodes: 2, env: { APP_MODULE: 'test/fixtures/echo-app.ts' } });
+    kit = await launchKit({ nodes: 2, env: { APP_MODULE: 'test/fixtures/echo-app.ts' } });
     clients.push(...(await clientsOnNets(kit.url, 8)));
   });
   after(async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type ChatUser, chatUser } from '../harness/chat.ts';
 import { client, connected } from '../harness/clients.ts';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 
 const TRIES = 150;
 
@@ -14,7 +14,7 @@ describe('new chat users per client address', { timeout: 120_000 }, () => {
   const opened: ChatUser[] = [];
 
   before(async () => {
-    kit = await startKit();
+    kit = await launchKit();
   });
   after(async () => {
     for (const user of opened) user.socket.disconnect();

@@ -5,9 +5,10 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { renderNginx, renderTemplate, TemplateError } from '../../scripts/kit/render-nginx.ts';
+import { loadKitConfig } from '../../scripts/kit/config.ts';
+import { renderNginx, renderTemplate } from '../../scripts/kit/render-nginx.ts';
 import { prepareRunDir, runDir } from '../../scripts/kit/run-dir.ts';
-import { loadKitConfig } from '../../services/node/config.ts';
+import { KitError } from '../../services/node/errors.ts';
 
 describe('nginx configuration', () => {
   const root = mkdtempSync(join(tmpdir(), 'kit-nginx-'));
@@ -63,7 +64,9 @@ describe('nginx configuration', () => {
     assert.throws(
       () => renderTemplate('a\nlisten ${PROT};', { PORT: '80' }),
       (error: Error) =>
-        error instanceof TemplateError && /\$\{PROT\} \(line 2\)/.test(error.message),
+        error instanceof KitError &&
+        error.code === 'KIT_ERR_TEMPLATE' &&
+        /\$\{PROT\} \(line 2\)/.test(error.message),
     );
   });
 });

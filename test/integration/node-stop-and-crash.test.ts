@@ -5,15 +5,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { alive } from '../../scripts/kit/run-dir.ts';
+import { alive } from '../../scripts/kit/proc.ts';
 import { ask, clientsOnNets, closeAll, next, type PlacedClient } from '../harness/clients.ts';
-import { type Kit, startKit, waitFor } from '../harness/kit.ts';
+import { type Kit, launchKit, waitFor } from '../harness/kit.ts';
 
 describe('a node stopping or crashing', () => {
   let kit: Kit;
   const clients: PlacedClient[] = [];
   before(async () => {
-    kit = await startKit({ env: { APP_MODULE: 'test/fixtures/echo-app.ts' } });
+    kit = await launchKit({ env: { APP_MODULE: 'test/fixtures/echo-app.ts' } });
     clients.push(...(await clientsOnNets(kit.url, 16)));
   });
   after(async () => {

@@ -4,17 +4,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { chatUser } from '../harness/chat.ts';
 import { ask } from '../harness/clients.ts';
-import { freePorts, type Kit, script, startKit } from '../harness/kit.ts';
+import { freePorts, runDoor, useKit } from '../harness/kit.ts';
 
 describe('observability', () => {
-  let kit: Kit;
-  before(async () => {
-    kit = await startKit({ nodes: 2 });
-  });
-  after(async () => kit?.stop());
+  const kit = useKit({ nodes: 2 });
 
   it('exposes Prometheus metrics per node that move with traffic', async () => {
     const user = await chatUser(kit.url, 1, { username: 'metered' });
@@ -41,7 +37,7 @@ describe('observability', () => {
   });
 
   it('status.sh prints a line per part and exits 0 when all are up', async () => {
-    const status = await script('status', kit.env);
+    const status = await runDoor('status', kit.env);
     assert.equal(status.code, 0, status.stderr);
     const lines = status.stdout.trim().split('\n');
     assert.equal(lines.length, 1 + 1 + kit.nodePorts.length + 1);
@@ -55,7 +51,7 @@ describe('observability', () => {
     const pid = kit.pid(node);
     process.kill(pid, 'SIGSTOP');
     try {
-      const status = await script('status', kit.env);
+      const status = await runDoor('status', kit.env);
       assert.notEqual(status.code, 0);
       assert.match(status.stderr, new RegExp(node));
     } finally {
@@ -76,7 +72,7 @@ it('status.sh on a kit never started reports every part down and creates nothing
   const runDir = join(tmpdir(), `kit-never-started-${process.pid}`);
   // Ports of its own: a kit running on the default ones (./scripts/up.sh beside npm test) is not this one.
   const [port, redisPort, ...nodePorts] = await freePorts(4);
-  const status = await script('status', {
+  const status = await runDoor('status', {
     RUN_DIR: runDir,
     PORT: String(port),
     NODE_PORTS: nodePorts.join(','),

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { freePorts, portFree, processesMentioning, script } from '../harness/kit.ts';
+import { freePorts, portFree, processesMentioning, runDoor } from '../harness/kit.ts';
 
 it('two up.sh at once on one RUN_DIR: one kit, one clear refusal, nothing stranded', async () => {
   const runDir = mkdtempSync(join(tmpdir(), 'kit-twice-'));
@@ -18,21 +18,24 @@ it('two up.sh at once on one RUN_DIR: one kit, one clear refusal, nothing strand
   };
   try {
     const results = await Promise.all([
-      script('up', env, ['--detach']),
-      script('up', env, ['--detach']),
+      runDoor('up', env, ['--detach']),
+      runDoor('up', env, ['--detach']),
     ]);
     const started = results.filter((r) => r.code === 0);
     const refused = results.filter((r) => r.code !== 0);
     assert.equal(started.length, 1, results.map((r) => r.stderr).join('\n'));
     assert.equal(refused.length, 1);
+    assert.equal(refused[0]?.code, 75, 'KIT_ERR_RUNNING exits 75');
     assert.match(
       refused[0]?.stderr.trim().split('\n').at(-1) ?? '',
-      new RegExp(`^up\\.sh: the kit is already running \\(or starting\\) from RUN_DIR=${runDir}`),
+      new RegExp(
+        `^up\\.sh: KIT_ERR_RUNNING the kit is already running \\(or starting\\) from RUN_DIR=${runDir}`,
+      ),
     );
-    const status = await script('status', env);
+    const status = await runDoor('status', env);
     assert.equal(status.code, 0, status.stderr);
   } finally {
-    const down = await script('down', env);
+    const down = await runDoor('down', env);
     assert.equal(down.code, 0, down.stderr);
     const left = await processesMentioning(runDir);
     rmSync(runDir, { recursive: true, force: true });

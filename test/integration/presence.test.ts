@@ -5,14 +5,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type ChatUser, chatUserAwayFrom, chatUserOn } from '../harness/chat.ts';
 import { next } from '../harness/clients.ts';
-import { type Kit, startKit, waitFor } from '../harness/kit.ts';
+import { type Kit, launchKit, waitFor } from '../harness/kit.ts';
 
 describe('presence across nodes', { timeout: 120_000 }, () => {
   let kit: Kit;
   const opened: ChatUser[] = [];
 
   before(async () => {
-    kit = await startKit();
+    kit = await launchKit();
   });
   after(async () => {
     for (const user of opened) user.socket.disconnect();

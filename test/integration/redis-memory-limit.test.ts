@@ -5,11 +5,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
 import { createClient } from 'redis';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 
 let kit: Kit;
 before(async () => {
-  kit = await startKit({ nodes: 1, env: { REDIS_MAXMEMORY: '64mb' } });
+  kit = await launchKit({ nodes: 1, env: { REDIS_MAXMEMORY: '64mb' } });
 });
 after(async () => kit?.stop());
 

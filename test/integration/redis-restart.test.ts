@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { ask, clientsOnNets, closeAll } from '../harness/clients.ts';
-import { type Kit, startKit, waitFor } from '../harness/kit.ts';
+import { type Kit, launchKit, waitFor } from '../harness/kit.ts';
 import { type TestRedis, testRedis } from '../harness/redis.ts';
 
 async function readiness(kit: Kit): Promise<number[]> {
@@ -22,7 +22,7 @@ describe('Redis killed and restarted under connected clients', () => {
   before(async () => {
     redis = await testRedis();
     await redis.start();
-    kit = await startKit({
+    kit = await launchKit({
       env: { APP_MODULE: 'test/fixtures/echo-app.ts', REDIS_URL: redis.url },
     });
     clients.push(...(await clientsOnNets(kit.url, 12)));

@@ -6,13 +6,13 @@ import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { freePorts, processesMentioning, script } from '../harness/kit.ts';
+import { freePorts, processesMentioning, runDoor } from '../harness/kit.ts';
 
 async function refused(env: NodeJS.ProcessEnv, culprit: RegExp): Promise<void> {
   const runDir = mkdtempSync(join(tmpdir(), 'kit-refused-'));
   const [port, redisPort, ...nodePorts] = await freePorts(6);
   try {
-    const up = await script(
+    const up = await runDoor(
       'up',
       {
         PORT: String(port),
@@ -23,8 +23,10 @@ async function refused(env: NodeJS.ProcessEnv, culprit: RegExp): Promise<void> {
       },
       ['--detach'],
     );
-    assert.notEqual(up.code, 0, 'up.sh must fail');
+    // Every bad setting is KIT_ERR_CONFIG, exit status 78 (README, "Errors").
+    assert.equal(up.code, 78, 'up.sh must fail with the configuration error status');
     const lastLine = up.stderr.trim().split('\n').at(-1) ?? '';
+    assert.match(lastLine, /^up\.sh: KIT_ERR_CONFIG /);
     assert.match(lastLine, culprit);
     assert.deepEqual(await processesMentioning(runDir), [], 'something was left running');
     const pids = join(runDir, 'pids');
@@ -38,7 +40,7 @@ describe('up.sh refuses bad configuration', () => {
   it('a duplicate port in NODE_PORTS', async () => {
     await refused(
       { NODE_PORTS: '31001,31002,31001' },
-      /^up\.sh: NODE_PORTS="31001,31002,31001": port 31001 is listed twice/,
+      /KIT_ERR_CONFIG NODE_PORTS="31001,31002,31001": port 31001 is listed twice/,
     );
   });
 

@@ -16,8 +16,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { alive } from '../../scripts/kit/run-dir.ts';
-import { freePorts, processesMentioning, script, waitFor } from '../harness/kit.ts';
+import { alive } from '../../scripts/kit/proc.ts';
+import { freePorts, processesMentioning, runDoor, waitFor } from '../harness/kit.ts';
 
 /** The fields a pid file records for a process: pid, kernel start time, command name. */
 function procFields(pid: number): { started: string; comm: string } {
@@ -54,17 +54,20 @@ describe('RUN_DIR safety', () => {
     chmodSync(runDir, 0o777);
     const env = await kitEnv(runDir);
     try {
-      const up = await script('up', env, ['--detach']);
-      assert.notEqual(up.code, 0, 'up.sh must refuse');
+      const up = await runDoor('up', env, ['--detach']);
+      assert.equal(up.code, 77, 'up.sh must refuse with KIT_ERR_UNSAFE_PATH');
       const last = up.stderr.trim().split('\n').at(-1) ?? '';
-      assert.match(last, /^up\.sh: RUN_DIR=.* is not safe to use: it is writable by every user/);
+      assert.match(
+        last,
+        /^up\.sh: KIT_ERR_UNSAFE_PATH RUN_DIR=.* is not safe to use: it is writable by every user/,
+      );
       assert.ok(last.includes(runDir), 'the line names RUN_DIR');
       assert.equal(existsSync(join(runDir, 'pids')), false, 'nothing may be made in it');
       assert.deepEqual(await processesMentioning(runDir), []);
     } finally {
       // What a faulty up.sh started; down.sh itself refuses nothing, it only checks pid files.
       chmodSync(runDir, 0o700);
-      await script('down', env);
+      await runDoor('down', env);
     }
   });
 
@@ -80,7 +83,7 @@ describe('RUN_DIR safety', () => {
       writeFileSync(join(pids, 'supervisor.pid'), `1 ${one.started} ${one.comm}\n`);
       writeFileSync(join(pids, 'node-1.pid'), `${pid} ${procFields(pid).started} node\n`);
       writeFileSync(join(pids, 'redis.pid'), `${pid} ${procFields(pid).started}\n`);
-      const down = await script('down', await kitEnv(runDir), [], 60_000);
+      const down = await runDoor('down', await kitEnv(runDir), [], 60_000);
       assert.equal(down.code, 0, down.stderr);
       assert.match(down.stdout, /nothing was running/);
       assert.ok(alive(pid) && bystander.exitCode === null, 'the unrelated process was signalled');
@@ -99,13 +102,13 @@ describe('RUN_DIR safety', () => {
       const name = log.replace('PORT', (env.NODE_PORTS as string).split(',')[0] as string);
       symlinkSync(target, join(runDir, 'logs', name));
       try {
-        const up = await script('up', env, ['--detach']);
+        const up = await runDoor('up', env, ['--detach']);
         assert.notEqual(up.code, 0, 'up.sh must refuse');
         assert.match(up.stderr.trim().split('\n').at(-1) ?? '', /is a symbolic link/);
         assert.equal(readFileSync(target, 'utf8'), 'precious\n');
         assert.deepEqual(await processesMentioning(runDir), []);
       } finally {
-        await script('down', env);
+        await runDoor('down', env);
         await waitFor('nothing left', async () => (await processesMentioning(runDir)).length === 0);
       }
     });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { ask, client, closeAll, connected, next } from '../harness/clients.ts';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 
 const APP_MODULE = 'test/fixtures/echo-app.ts';
 
@@ -12,7 +12,7 @@ describe('sticky routing through nginx', () => {
   let kit: Kit;
   const sockets: Socket[] = [];
   before(async () => {
-    kit = await startKit({ env: { APP_MODULE } });
+    kit = await launchKit({ env: { APP_MODULE } });
   });
   after(async () => {
     closeAll(sockets);

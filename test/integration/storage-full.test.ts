@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { type ChatUser, chatUser } from '../harness/chat.ts';
 import { ask, client, connected } from '../harness/clients.ts';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 
 describe('a full Redis', { timeout: 120_000 }, () => {
   let kit: Kit;
@@ -15,7 +15,7 @@ describe('a full Redis', { timeout: 120_000 }, () => {
   const opened: ChatUser[] = [];
 
   before(async () => {
-    kit = await startKit();
+    kit = await launchKit();
   });
   after(async () => {
     for (const user of opened) user.socket.disconnect();

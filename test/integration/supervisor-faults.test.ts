@@ -6,20 +6,20 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { alive } from '../../scripts/kit/run-dir.ts';
+import { alive } from '../../scripts/kit/proc.ts';
 import { ROOT } from '../../services/node/config.ts';
 import {
   freePorts,
   isolatedKitEnv,
+  launchKit,
   portFree,
   processTree,
-  startKit,
   waitFor,
 } from '../harness/kit.ts';
 
 describe('supervisor faults', () => {
   it('replaces an nginx master killed with SIGKILL, and its orphaned workers go too', async () => {
-    const kit = await startKit({ nodes: 1 });
+    const kit = await launchKit({ nodes: 1 });
     try {
       const master = kit.pid('nginx');
       const workers = processTree([master]).filter((p) => p !== master);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, it } from 'node:test';
 import { promisify } from 'node:util';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 
 const run = promisify(execFile);
 
@@ -14,7 +14,7 @@ async function userOf(pid: number): Promise<string> {
 
 let kit: Kit;
 before(async () => {
-  kit = await startKit({ nodes: 1 });
+  kit = await launchKit({ nodes: 1 });
 });
 after(async () => kit?.stop());
 

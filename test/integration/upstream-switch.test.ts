@@ -3,15 +3,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { type Kit, script, startKit } from '../harness/kit.ts';
+import { describe, it } from 'node:test';
+import { runDoor, useKit } from '../harness/kit.ts';
 
 describe('switching how nginx reaches the nodes', () => {
-  let kit: Kit;
-  before(async () => {
-    kit = await startKit({ nodes: 2, env: { NGINX_UPSTREAM: 'tcp' } });
-  });
-  after(async () => kit?.stop());
+  const kit = useKit({ nodes: 2, env: { NGINX_UPSTREAM: 'tcp' } });
 
   const conf = () => readFileSync(join(kit.runDir, 'nginx', 'nginx.conf'), 'utf8');
   const allServed = async () => {
@@ -32,11 +28,11 @@ describe('switching how nginx reaches the nodes', () => {
   });
 
   it('moves to the sockets on reload.sh with NGINX_UPSTREAM=unix, and back', async () => {
-    const toUnix = await script('reload', { ...kit.env, NGINX_UPSTREAM: 'unix' });
+    const toUnix = await runDoor('reload', { ...kit.env, NGINX_UPSTREAM: 'unix' });
     assert.equal(toUnix.code, 0, toUnix.stderr);
     assert.ok(conf().includes(`server unix:${kit.runDir}/sockets/node-${kit.nodePorts[0]}.sock`));
     await allServed();
-    const toTcp = await script('reload', kit.env);
+    const toTcp = await runDoor('reload', kit.env);
     assert.equal(toTcp.code, 0, toTcp.stderr);
     assert.doesNotMatch(conf(), /server unix:/);
     await allServed();

@@ -11,7 +11,7 @@ import { ChatStore, messageId, type PrivateMessage } from '../../services/chat/s
 import type { Redis } from '../../services/node/redis.ts';
 import { chatUser, type UserInfo } from '../harness/chat.ts';
 import { ask, client, connected, next } from '../harness/clients.ts';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 
 const SENDERS = 40;
 const PER_SENDER = 50;
@@ -26,7 +26,7 @@ describe('the `users` reply is bounded', { timeout: 120_000 }, () => {
   const opened: Socket[] = [];
 
   before(async () => {
-    kit = await startKit({ nodes: 1 });
+    kit = await launchKit({ nodes: 1 });
     const password = readFileSync(join(kit.runDir, 'redis', 'password'), 'utf8').trim();
     redis = createClient({ url: `redis://127.0.0.1:${kit.redisPort}`, password }) as Redis;
     await redis.connect();

@@ -9,7 +9,7 @@ import type { Socket } from 'socket.io-client';
 import { chatUser } from '../harness/chat.ts';
 import { client, connected, next } from '../harness/clients.ts';
 import { httpFrom } from '../harness/http.ts';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit, useKit } from '../harness/kit.ts';
 import { mb, nodeFigures } from '../harness/node-metrics.ts';
 import { polling, pollingSession, rawSocket } from '../harness/raw-engine.ts';
 
@@ -48,7 +48,7 @@ describe('hostile clients against the chat (Admin UI on)', () => {
   let healthyThere: Socket;
 
   before(async () => {
-    kit = await startKit({ nodes: 2, env: { ADMIN_PASSWORD } });
+    kit = await launchKit({ nodes: 2, env: { ADMIN_PASSWORD } });
     for (let net = 40; net < 60 && new Set(nodeOf.values()).size < 2; net++) {
       const user = await chatUser(kit.url, net, { username: `placer${net}` });
       nodeOf.set(net, user.session.node);
@@ -248,11 +248,7 @@ describe('hostile clients against the chat (Admin UI on)', () => {
 });
 
 describe('the Admin UI without ADMIN_PASSWORD', () => {
-  let kit: Kit;
-  before(async () => {
-    kit = await startKit({ nodes: 1 });
-  });
-  after(async () => kit?.stop());
+  const kit = useKit({ nodes: 1 });
 
   it('is off: /admin is not a namespace', async () => {
     const s = await rawSocket(kit.url, 63);
@@ -264,11 +260,7 @@ describe('the Admin UI without ADMIN_PASSWORD', () => {
 });
 
 describe('a client that stops reading (echo app)', () => {
-  let kit: Kit;
-  before(async () => {
-    kit = await startKit({ nodes: 2, env: { APP_MODULE: 'test/fixtures/echo-app.ts' } });
-  });
-  after(async () => kit?.stop());
+  const kit = useKit({ nodes: 2, env: { APP_MODULE: 'test/fixtures/echo-app.ts' } });
 
   it('is cut off; the node stays bounded and its other clients get everything', async () => {
     const net = 64;

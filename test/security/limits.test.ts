@@ -1,16 +1,12 @@
 // nginx's per-address limits: a flood of new sessions from one address is cut off with 429,
 // while other addresses and requests inside a session go on.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { httpFrom } from '../harness/http.ts';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { useKit } from '../harness/kit.ts';
 
 describe('per-address limits', () => {
-  let kit: Kit;
-  before(async () => {
-    kit = await startKit({ nodes: 2 });
-  });
-  after(async () => kit?.stop());
+  const kit = useKit({ nodes: 2 });
 
   it('answers a handshake flood from one address with 429 and serves other addresses', async () => {
     const url = `${kit.url}/socket.io/?EIO=4&transport=polling`;

@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { chatUser } from '../harness/chat.ts';
 import { ask } from '../harness/clients.ts';
 import { httpFrom } from '../harness/http.ts';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, launchKit } from '../harness/kit.ts';
 
 const BIG = 'x'.repeat(2 * 1024 * 1024);
 
@@ -67,7 +67,7 @@ describe('malformed input', { timeout: 180_000 }, () => {
   let kit: Kit;
   let pids: number[];
   before(async () => {
-    kit = await startKit();
+    kit = await launchKit();
     pids = kit.nodePorts.map((p) => kit.pid(`node-${p}`));
   });
   after(async () => {

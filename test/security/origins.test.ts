@@ -1,9 +1,9 @@
 // Browser origins are checked on every Socket.IO handshake, WebSocket upgrades included, where
 // CORS does not apply: a page on another site cannot open a session to the kit.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { type Kit, startKit } from '../harness/kit.ts';
+import { type Kit, useKit } from '../harness/kit.ts';
 
 /** Resolves 'open', or the HTTP status the upgrade was refused with. */
 function upgrade(kit: Kit, origin?: string, host?: string): Promise<'open' | number> {
@@ -35,11 +35,7 @@ async function pollingHandshake(kit: Kit, origin?: string): Promise<number> {
 }
 
 describe('origins, by default (same host only)', () => {
-  let kit: Kit;
-  before(async () => {
-    kit = await startKit({ nodes: 1 });
-  });
-  after(async () => kit?.stop());
+  const kit = useKit({ nodes: 1 });
 
   it('accepts the kit own origin and clients that send none', async () => {
     assert.equal(await upgrade(kit, kit.url), 'open');
@@ -69,14 +65,10 @@ describe('origins, by default (same host only)', () => {
 });
 
 describe('origins, with ALLOWED_ORIGINS', () => {
-  let kit: Kit;
-  before(async () => {
-    kit = await startKit({
-      nodes: 1,
-      env: { ALLOWED_ORIGINS: 'https://chat.example.com,http://localhost:8080' },
-    });
+  const kit = useKit({
+    nodes: 1,
+    env: { ALLOWED_ORIGINS: 'https://chat.example.com,http://localhost:8080' },
   });
-  after(async () => kit?.stop());
 
   it('accepts a listed origin', async () => {
     assert.equal(await upgrade(kit, 'https://chat.example.com'), 'open');

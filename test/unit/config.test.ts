@@ -3,14 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { loadKitConfig, OPTIONS, readEnv } from '../../scripts/kit/config.ts';
 import { isolatedKitEnv } from '../../scripts/kit/isolated-env.ts';
-import {
-  ConfigError,
-  loadKitConfig,
-  loadNodeConfig,
-  OPTIONS,
-  readEnv,
-} from '../../services/node/config.ts';
+import { ConfigError, HANDOVER, handOver, loadNodeConfig } from '../../services/node/config.ts';
 
 const culprit = (variable: string, pattern: RegExp) => (error: unknown) =>
   error instanceof ConfigError && error.variable === variable && pattern.test(error.message);
@@ -141,16 +136,31 @@ describe('kit configuration', () => {
     assert.equal(loadKitConfig({ PORT: '' }).port, 3000);
   });
 
-  it('reads a node configuration handed over by the supervisor', () => {
+  it('hands a node its configuration through one table of variables, both ways', () => {
     assert.throws(() => loadNodeConfig({}), culprit('KIT_NODE_ID', /missing/));
-    const node = loadNodeConfig({
-      KIT_NODE_ID: 'node-6001',
-      KIT_NODE_PORT: '6001',
-      KIT_REDIS_URL: 'redis://127.0.0.1:6380',
-      KIT_EMIT_TOKEN: 'x'.repeat(32),
-    });
-    assert.equal(node.port, 6001);
-    assert.equal(node.nodeId, 'node-6001');
-    assert.equal(node.adminPasswordHash, undefined, 'no hash handed over: the Admin UI is off');
+    const config = {
+      nodeId: 'node-6001',
+      port: 6001,
+      socketPath: '/run/kit/sockets/node-6001.sock',
+      redisUrl: 'redis://127.0.0.1:6380',
+      appModule: '/srv/app/index.ts',
+      emitToken: 'x'.repeat(32),
+      adminPasswordHash: undefined,
+      allowedOrigins: ['https://chat.example.com'],
+      logLevel: 'warn',
+    };
+    const env = handOver(config);
+    for (const variable of Object.keys(env)) {
+      assert.ok(
+        Object.values(HANDOVER).includes(variable as never),
+        `${variable} is not in HANDOVER`,
+      );
+    }
+    assert.deepEqual(loadNodeConfig(env), config);
+    assert.equal(
+      env.KIT_ADMIN_PASSWORD_HASH,
+      undefined,
+      'no hash handed over: the Admin UI is off',
+    );
   });
 });

@@ -11,9 +11,9 @@ import {
   pidFile,
   processRecord,
   recordedLivePid,
-  runDir,
   writePid,
-} from '../../scripts/kit/run-dir.ts';
+} from '../../scripts/kit/pid-files.ts';
+import { runDir } from '../../scripts/kit/run-dir.ts';
 
 describe('pid files', () => {
   const root = mkdtempSync(join(tmpdir(), 'kit-pids-'));

@@ -5,9 +5,10 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { loadKitConfig } from '../../scripts/kit/config.ts';
 import { prepareRunDir, runDir } from '../../scripts/kit/run-dir.ts';
 import { chooseUpstream, nodeSocket, unreachableWhy } from '../../scripts/kit/upstream.ts';
-import { ConfigError, loadKitConfig } from '../../services/node/config.ts';
+import { ConfigError } from '../../services/node/config.ts';
 
 describe('the way from nginx to the nodes', () => {
   const root = mkdtempSync(join(tmpdir(), 'kit-upstream-'));

@@ -1,10 +1,11 @@
 // Room fan-out: subscribers in one room, publishers sending to it at rising rates. Finds the
 // highest delivered messages per second with p99 latency under 50 ms, measures latency at a
 // fixed load, and the servers' CPU seconds per million deliveries.
-import type { Generators } from './generators.ts';
-import { Histogram } from './histogram.ts';
-import type { Reply } from './loadgen.ts';
-import { cpuSeconds, processName, type Variant } from './variants.ts';
+import type { Generators } from '../load/generators.ts';
+import { Histogram } from '../load/histogram.ts';
+import type { Reply } from '../load/loadgen.ts';
+import { median } from '../stats.ts';
+import { cpuSeconds, programName, type Variant } from '../variants.ts';
 
 export interface FanoutSettings {
   subscribers: number;
@@ -55,14 +56,6 @@ export interface FanoutResult {
 }
 
 export const P99_LIMIT_MS = 50;
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 type Say = (line: string) => void;
 
@@ -200,7 +193,7 @@ export async function fixedLoad(
   const cpuBefore = cpuSeconds(pids);
   const byName = new Map<string, number[]>();
   for (const pid of pids)
-    byName.set(processName(pid), [...(byName.get(processName(pid)) ?? []), pid]);
+    byName.set(programName(pid), [...(byName.get(programName(pid)) ?? []), pid]);
   const namedBefore = new Map([...byName].map(([name, group]) => [name, cpuSeconds(group)]));
   const generatorsBefore = cpuSeconds(generators.pids);
   const runs: Step[] = [];

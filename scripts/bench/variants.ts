@@ -1,17 +1,21 @@
 // The servers the bench compares, each started the same way and known by its processes (for CPU
 // and memory accounting): the kit behind nginx, the kit behind HAProxy, one plain Socket.IO
 // process, Node's cluster with @socket.io/sticky, and a bare `ws` server.
-import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../services/node/config.ts';
-import { isolatedKitEnv } from '../kit/isolated-env.ts';
+import { launchKit } from '../kit/launch-kit.ts';
 import { freePorts } from '../kit/ports.ts';
+import { httpOk } from '../kit/probes.ts';
+import { processTree, programName } from '../kit/proc.ts';
 import { renderTemplate } from '../kit/render-nginx.ts';
-import { processTree, runDir as runDirOf } from '../kit/run-dir.ts';
+import { runDir as runDirOf } from '../kit/run-dir.ts';
+import { stopProcess } from '../kit/stop-process.ts';
 import { socketPath } from '../kit/upstream.ts';
-import type { Kind } from './loadgen.ts';
+import { waitUntil } from '../kit/wait.ts';
+import type { Kind } from './load/loadgen.ts';
 
 export type VariantName = 'kit' | 'kit-haproxy' | 'plain' | 'cluster' | 'raw-ws';
 
@@ -37,44 +41,24 @@ export const LABELS: Record<VariantName, string> = {
   'raw-ws': 'raw ws (ceiling)',
 };
 
-function runScript(name: string, env: NodeJS.ProcessEnv, args: string[] = []): void {
-  execFileSync(join(ROOT, 'scripts', `${name}.sh`), args, {
-    cwd: ROOT,
-    env: isolatedKitEnv(env),
-    stdio: ['ignore', 'ignore', 'pipe'],
-    timeout: 120_000,
-  });
-}
-
-function pidOf(runDir: string, part: string): number {
-  return Number(readFileSync(join(runDir, 'pids', `${part}.pid`), 'utf8').split(' ')[0]);
-}
-
 export async function startKitVariant(): Promise<Variant> {
-  const [port, redisPort, ...nodePorts] = (await freePorts(6)) as [number, number, ...number[]];
-  const runDir = mkdtempSync(join(tmpdir(), 'kit-bench-'));
-  const env = {
-    PORT: String(port),
-    NODE_PORTS: nodePorts.join(','),
-    REDIS_PORT: String(redisPort),
-    RUN_DIR: runDir,
-    LOG_LEVEL: 'warn',
-    APP_MODULE: 'scripts/benchmarks/fanout.ts',
-  };
-  runScript('up', env, ['--detach']);
-  const parts = ['redis', 'nginx', ...nodePorts.map((p) => `node-${p}`)];
+  const kit = await launchKit({
+    env: {
+      APP_MODULE: 'scripts/bench/apps/fanout-app.ts',
+      // The kit's defaults, whatever an operator's environment says.
+      NGINX_WORKERS: 'auto',
+      NGINX_UPSTREAM: 'auto',
+    },
+  });
   return {
     name: 'kit',
     label: LABELS.kit,
-    url: `http://127.0.0.1:${port}`,
+    url: kit.url,
     kind: 'socketio',
-    nodePorts,
-    nodeSockets: nodePorts.map((p) => socketPath(runDirOf(runDir), p)),
-    pids: () => processTree(parts.map((p) => pidOf(runDir, p))),
-    async stop() {
-      runScript('down', env);
-      rmSync(runDir, { recursive: true, force: true });
-    },
+    nodePorts: kit.nodePorts,
+    nodeSockets: kit.nodePorts.map((p) => socketPath(runDirOf(kit.runDir), p)),
+    pids: () => kit.pids(),
+    stop: () => kit.stop(),
   };
 }
 
@@ -84,7 +68,7 @@ export async function startHaproxyVariant(): Promise<Variant> {
   const [port] = (await freePorts(1)) as [number];
   const dir = mkdtempSync(join(tmpdir(), 'kit-haproxy-'));
   const cfg = join(dir, 'haproxy.cfg');
-  const template = readFileSync(join(ROOT, 'scripts/benchmarks/haproxy.cfg.template'), 'utf8');
+  const template = readFileSync(join(ROOT, 'scripts/bench/templates/haproxy.cfg.template'), 'utf8');
   writeFileSync(
     cfg,
     renderTemplate(template, {
@@ -118,35 +102,17 @@ export async function startHaproxyVariant(): Promise<Variant> {
   };
 }
 
-/** The program a process runs (`node`, `nginx`, `redis-server`, `haproxy`), from /proc. */
-export function processName(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '?';
-  }
-}
-
 function isNginx(pid: number): boolean {
-  return processName(pid) === 'nginx';
+  return programName(pid) === 'nginx';
 }
 
 async function waitHttp(url: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await r.arrayBuffer();
-      if (r.ok) return;
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`${url} did not answer in ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitUntil(`${url} to answer`, () => httpOk(url), { timeoutMs });
 }
 
 function forkServer(file: string, args: string[]): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = fork(join(ROOT, 'scripts/benchmarks/servers', file), args, {
+    const child = fork(join(ROOT, 'scripts/bench/servers', file), args, {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
@@ -156,11 +122,13 @@ function forkServer(file: string, args: string[]): Promise<ChildProcess> {
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  await stopProcess(
+    child.pid,
+    'SIGTERM',
+    5000,
+    () => child.exitCode !== null || child.signalCode !== null,
+  );
 }
 
 async function startForked(name: 'plain' | 'cluster' | 'raw-ws', file: string): Promise<Variant> {
@@ -199,28 +167,5 @@ export async function startVariant(name: VariantName): Promise<Variant> {
   }
 }
 
-/** CPU seconds (user + system) used so far by these processes. */
-export function cpuSeconds(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {}
-  }
-  return ticks / 100;
-}
-
-/** Resident memory in bytes of these processes. */
-export function rssBytes(pids: number[]): number {
-  let pages = 0;
-  for (const pid of pids) {
-    try {
-      pages += Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
-    } catch {}
-  }
-  return pages * 4096;
-}
-
-export { isNginx, waitHttp };
+export { cpuSeconds, programName, rssBytes } from '../kit/proc.ts';
+export { isNginx };

@@ -2,7 +2,7 @@
 import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 import { SOCKET_OPTIONS } from '../../../services/node/socket-options.ts';
-import { attachFanout } from '../fanout.ts';
+import { attachFanout } from '../apps/fanout-app.ts';
 
 const port = Number(process.argv[2]);
 const http = createServer();

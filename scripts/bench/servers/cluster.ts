@@ -7,7 +7,7 @@ import { createAdapter, setupPrimary } from '@socket.io/cluster-adapter';
 import { setupMaster, setupWorker } from '@socket.io/sticky';
 import { Server } from 'socket.io';
 import { SOCKET_OPTIONS } from '../../../services/node/socket-options.ts';
-import { attachFanout } from '../fanout.ts';
+import { attachFanout } from '../apps/fanout-app.ts';
 
 const port = Number(process.argv[2]);
 const workers = Number(process.argv[3] ?? availableParallelism());

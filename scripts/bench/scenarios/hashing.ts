@@ -5,10 +5,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from '../../services/node/config.ts';
-import { freePorts } from '../kit/ports.ts';
-import { renderTemplate } from '../kit/render-nginx.ts';
-import { waitHttp } from './variants.ts';
+import { ROOT } from '../../../services/node/config.ts';
+import { freePorts } from '../../kit/ports.ts';
+import { httpOk } from '../../kit/probes.ts';
+import { renderTemplate } from '../../kit/render-nginx.ts';
+import { waitUntil } from '../../kit/wait.ts';
 
 export interface Distribution {
   set: string;
@@ -95,7 +96,7 @@ export async function hashDistribution(
   writeFileSync(
     conf,
     renderTemplate(
-      readFileSync(join(ROOT, 'scripts/benchmarks/iphash-nginx.conf.template'), 'utf8'),
+      readFileSync(join(ROOT, 'scripts/bench/templates/hashing-nginx.conf.template'), 'utf8'),
       {
         DIR: dir,
         IP_HASH_PORT: String(ipHashPort),
@@ -112,7 +113,9 @@ export async function hashDistribution(
     },
   );
   try {
-    await waitHttp(`http://127.0.0.1:${ipHashPort}/`);
+    await waitUntil('nginx to answer', () => httpOk(`http://127.0.0.1:${ipHashPort}/`), {
+      timeoutMs: 30_000,
+    });
     const results: Distribution[] = [];
     for (const [set, addresses, networks] of addressSets(clients)) {
       const ipHash = await spread(ipHashPort, addresses, BACKENDS);

@@ -1,8 +1,11 @@
 // Concurrent connections through nginx: open them as fast as the generators can (the ramp),
 // hold them, and measure memory per connection in each node (heap, RSS) and in nginx.
-import type { Generators } from './generators.ts';
-import type { Reply } from './loadgen.ts';
-import { isNginx, rssBytes, type Variant } from './variants.ts';
+
+import { nodeName } from '../../kit/parts.ts';
+import { httpText } from '../../kit/probes.ts';
+import type { Generators } from '../load/generators.ts';
+import type { Reply } from '../load/loadgen.ts';
+import { isNginx, rssBytes, type Variant } from '../variants.ts';
 
 export interface ConnectionsResult {
   target: number;
@@ -17,7 +20,7 @@ export interface ConnectionsResult {
 }
 
 async function nodeGauges(port: number): Promise<{ heap: number; rss: number; clients: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = (await httpText(`http://127.0.0.1:${port}/metrics`)) ?? '';
   const read = (name: string) =>
     Number(new RegExp(`^${name}\\{[^}]*\\} ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
   return {
@@ -59,7 +62,7 @@ export async function holdConnections(
   const after = await Promise.all(variant.nodePorts.map(nodeGauges));
   const nginxAfter = rssBytes(nginxPids());
   const perNode = variant.nodePorts.map((port, i) => ({
-    node: `node-${port}`,
+    node: nodeName(port),
     connections: (after[i]?.clients ?? 0) - (before[i]?.clients ?? 0),
     heapDeltaBytes: (after[i]?.heap ?? 0) - (before[i]?.heap ?? 0),
     rssDelta: (after[i]?.rss ?? 0) - (before[i]?.rss ?? 0),

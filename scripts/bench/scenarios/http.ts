@@ -1,7 +1,7 @@
 // Plain HTTP through nginx against one node directly (the seeds' `ab` comparison, done with wrk,
 // keepalive on, several rounds, median and ratio from the same run).
 import { $ } from 'zx';
-import { median } from './scenario-fanout.ts';
+import { median } from '../stats.ts';
 
 export interface HttpResult {
   path: string;

@@ -1,8 +1,8 @@
 // The bench's outputs: results JSON, a Markdown table and an SVG chart, all from one run.
-import type { ConnectionsResult } from './scenario-connections.ts';
-import type { FanoutResult } from './scenario-fanout.ts';
-import type { HttpResult } from './scenario-http.ts';
-import type { Distribution } from './scenario-iphash.ts';
+import type { ConnectionsResult } from './scenarios/connections.ts';
+import type { FanoutResult } from './scenarios/fanout.ts';
+import type { Distribution } from './scenarios/hashing.ts';
+import type { HttpResult } from './scenarios/http.ts';
 
 export interface Target {
   what: string;

@@ -1,7 +1,7 @@
 // A pool of load-generator processes (loadgen.ts), each with its own block of source addresses.
 import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT } from '../../services/node/config.ts';
+import { ROOT } from '../../../services/node/config.ts';
 import type { Command, Reply } from './loadgen.ts';
 
 export class Generators {
@@ -9,7 +9,7 @@ export class Generators {
 
   static async start(count: number): Promise<Generators> {
     const children = Array.from({ length: count }, () =>
-      fork(join(ROOT, 'scripts/benchmarks/loadgen.ts'), [], {
+      fork(join(ROOT, 'scripts/bench/load/loadgen.ts'), [], {
         execArgv: ['--import', 'tsx', '--max-old-space-size=4096'],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       }),

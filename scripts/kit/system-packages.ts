@@ -2,6 +2,7 @@
 // installed before this runs, by scripts/kit/door.sh.
 import { existsSync } from 'node:fs';
 import { $ } from 'zx';
+import { KitError } from '../../services/node/errors.ts';
 
 export interface SystemPackage {
   readonly binary: string;
@@ -11,10 +12,6 @@ export interface SystemPackage {
 export const NGINX: SystemPackage = { binary: '/usr/sbin/nginx', apt: 'nginx' };
 export const REDIS: SystemPackage = { binary: '/usr/bin/redis-server', apt: 'redis-server' };
 export const CHROMIUM: SystemPackage = { binary: '/usr/bin/chromium', apt: 'chromium' };
-
-export class PreflightError extends Error {
-  readonly code = 'KIT_ERR_PREFLIGHT';
-}
 
 async function sudoPrefix(): Promise<string[] | undefined> {
   if (process.getuid?.() === 0) return [];
@@ -31,12 +28,14 @@ export async function ensureSystemPackages(
   const names = missing.map((p) => p.apt);
   const prefix = await sudoPrefix();
   if (prefix === undefined) {
-    throw new PreflightError(
+    throw new KitError(
+      'KIT_ERR_PREFLIGHT',
       `missing ${names.join(', ')}: install with \`sudo apt-get install -y ${names.join(' ')}\` and run again`,
     );
   }
   if (!existsSync('/usr/bin/apt-get')) {
-    throw new PreflightError(
+    throw new KitError(
+      'KIT_ERR_PREFLIGHT',
       `missing ${names.join(', ')} and no apt-get here: install them with your package manager`,
     );
   }
@@ -46,7 +45,8 @@ export async function ensureSystemPackages(
   await $({ env, timeout: '20m' })`${prefix} apt-get install -y -qq ${names}`;
   const still = missing.filter((p) => !existsSync(p.binary));
   if (still.length > 0) {
-    throw new PreflightError(
+    throw new KitError(
+      'KIT_ERR_PREFLIGHT',
       `apt-get installed ${names.join(', ')} but ${still.map((p) => p.binary).join(', ')} is missing`,
     );
   }

@@ -1,0 +1,218 @@
+// The operator's configuration: the one place that reads the kit's variables (the environment
+// over a .env file at the root). Every script receives the frozen KitConfig; a bad value stops
+// the start with a ConfigError that names the variable and the value. What a node needs of it is
+// handed over by the supervisor (services/node/config.ts, HANDOVER).
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import {
+  ConfigError,
+  isPlaceholder,
+  parseLogLevel,
+  parseOrigins,
+  parsePort,
+  parseRedisUrl,
+  ROOT,
+} from '../../services/node/config.ts';
+
+interface Option {
+  /** The default, as the README shows it; `undefined` means unset. */
+  default: string | undefined;
+  doc: string;
+}
+
+/** Every variable an operator may set. The README's configuration table is checked against it. */
+export const OPTIONS = {
+  PORT: { default: '3000', doc: 'the one public port: nginx listens here' },
+  NODE_PORTS: {
+    default: '6001,6002,6003,6004',
+    doc: 'one node per port, each bound to 127.0.0.1',
+  },
+  REDIS_URL: {
+    default: undefined,
+    doc: 'an existing Redis; unset means `up.sh` starts its own redis-server on loopback, with a password, keeping its data under `RUN_DIR`',
+  },
+  REDIS_PORT: {
+    default: '6380',
+    doc: "loopback port of the kit's own redis-server (only used when `REDIS_URL` is unset)",
+  },
+  RUN_DIR: {
+    default: '.run',
+    doc: 'rendered configs, pid files, logs, Redis data; git-ignored',
+  },
+  APP_MODULE: {
+    default: 'services/chat/index.ts',
+    doc: 'path of the application module every node loads (the bundled chat by default)',
+  },
+  EMIT_TOKEN: {
+    default: undefined,
+    doc: 'bearer token for `POST /api/emit`; generated into `RUN_DIR/emit-token` when unset',
+  },
+  ADMIN_PASSWORD: {
+    default: undefined,
+    doc: 'password (12 characters or more) of user `admin` for the Socket.IO Admin UI (namespace `/admin`); unset: the Admin UI is off',
+  },
+  ALLOWED_ORIGINS: {
+    default: undefined,
+    doc: 'comma-separated browser origins allowed to connect (checked on WebSocket upgrades too); unset allows pages the kit served itself when it is reached by IP address or `localhost` (a DNS name must be listed: DNS rebinding)',
+  },
+  NGINX_WORKERS: {
+    default: 'auto',
+    doc: 'nginx `worker_processes`: `auto` (one per core, at least 4: each worker proxies up to about 9,900 connections under a 20,000 open-files limit) or a number',
+  },
+  NGINX_UPSTREAM: {
+    default: 'auto',
+    doc: "how nginx reaches the nodes: `unix` (a socket per node in `RUN_DIR/sockets`; about a quarter less CPU per WebSocket message than loopback TCP), `tcp` (the nodes' ports), or `auto` (`unix` when nginx's workers can reach `RUN_DIR`, else `tcp`, saying why)",
+  },
+  REDIS_MAXMEMORY: {
+    default: '512mb',
+    doc: "memory limit of the kit's own redis-server (`maxmemory`, with `noeviction`: when full, writes are refused and chat actions answer `storage full`, nothing stored is dropped)",
+  },
+  LOG_LEVEL: {
+    default: 'info',
+    doc: 'pino log level of the nodes: fatal, error, warn, info, debug, trace',
+  },
+} as const satisfies Record<string, Option>;
+
+export type OptionName = keyof typeof OPTIONS;
+type Env = Record<string, string | undefined>;
+
+export interface KitConfig {
+  readonly port: number;
+  readonly nodePorts: readonly number[];
+  readonly redisUrl: string | undefined;
+  readonly redisPort: number;
+  /** maxmemory of the kit's own Redis, as redis.conf takes it (`512mb`). */
+  readonly redisMaxmemory: string;
+  readonly runDir: string;
+  readonly appModule: string;
+  readonly emitToken: string | undefined;
+  readonly adminPassword: string | undefined;
+  readonly allowedOrigins: readonly string[] | undefined;
+  readonly nginxWorkers: 'auto' | number;
+  readonly nginxUpstream: 'auto' | 'unix' | 'tcp';
+  readonly logLevel: string;
+}
+
+/** The process environment over the `.env` file at the root (the environment wins). */
+export function readEnv(env: Env = process.env, root = ROOT): Env {
+  const file = resolve(root, '.env');
+  const fromFile = existsSync(file) ? parseEnv(readFileSync(file, 'utf8')) : {};
+  return { ...fromFile, ...env };
+}
+
+function value(env: Env, name: OptionName): string | undefined {
+  const raw = env[name]?.trim();
+  return raw === undefined || raw === '' ? OPTIONS[name].default : raw;
+}
+
+export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
+  const port = parsePort('PORT', value(env, 'PORT') as string);
+
+  const rawPorts = value(env, 'NODE_PORTS') as string;
+  const parts = rawPorts.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === ''))
+    throw new ConfigError('NODE_PORTS', rawPorts, 'empty entry in the list');
+  const nodePorts = parts.map((p) => parsePort('NODE_PORTS', p, rawPorts));
+  const seen = new Set<number>();
+  for (const p of nodePorts) {
+    if (seen.has(p)) throw new ConfigError('NODE_PORTS', rawPorts, `port ${p} is listed twice`);
+    seen.add(p);
+  }
+  if (seen.has(port)) throw new ConfigError('NODE_PORTS', rawPorts, `port ${port} is also PORT`);
+
+  const rawRedisUrl = value(env, 'REDIS_URL');
+  const redisUrl = rawRedisUrl === undefined ? undefined : parseRedisUrl('REDIS_URL', rawRedisUrl);
+  const redisPort = parsePort('REDIS_PORT', value(env, 'REDIS_PORT') as string);
+  if (redisUrl === undefined && (redisPort === port || seen.has(redisPort))) {
+    throw new ConfigError('REDIS_PORT', String(redisPort), 'collides with PORT or NODE_PORTS');
+  }
+
+  const rawRunDir = value(env, 'RUN_DIR') as string;
+  // RUN_DIR is written into nginx.conf and redis.conf: a character either would read as syntax
+  // (space, quote, semicolon, brace, `$`, `#`, a control character) could inject directives.
+  if (!/^[\w./+@%=,:-]+$/.test(rawRunDir)) {
+    throw new ConfigError(
+      'RUN_DIR',
+      rawRunDir,
+      'may hold letters, digits and _ . / + @ % = , : - only (it is written into nginx.conf and redis.conf)',
+    );
+  }
+  const runDir = resolve(root, rawRunDir);
+  const rawApp = value(env, 'APP_MODULE') as string;
+  const appModule = isAbsolute(rawApp) ? rawApp : resolve(root, rawApp);
+  if (!existsSync(appModule))
+    throw new ConfigError('APP_MODULE', rawApp, `no such file: ${appModule}`);
+
+  const emitToken = value(env, 'EMIT_TOKEN');
+  if (emitToken !== undefined && emitToken.length < 16) {
+    throw new ConfigError('EMIT_TOKEN', '(hidden)', 'must be at least 16 characters');
+  }
+  if (emitToken !== undefined && isPlaceholder(emitToken)) {
+    throw new ConfigError(
+      'EMIT_TOKEN',
+      '(hidden)',
+      'is the example placeholder or has fewer than 8 different characters; use a random string (openssl rand -hex 24) or leave it unset to have one generated',
+    );
+  }
+
+  const adminPassword = value(env, 'ADMIN_PASSWORD');
+  if (adminPassword !== undefined && adminPassword.length < 12) {
+    throw new ConfigError('ADMIN_PASSWORD', '(hidden)', 'must be at least 12 characters');
+  }
+  if (adminPassword !== undefined && isPlaceholder(adminPassword)) {
+    throw new ConfigError(
+      'ADMIN_PASSWORD',
+      '(hidden)',
+      'is an example placeholder or has fewer than 8 different characters',
+    );
+  }
+
+  const redisMaxmemory = (value(env, 'REDIS_MAXMEMORY') as string).toLowerCase();
+  const memory = /^(\d+)(kb|mb|gb)?$/.exec(redisMaxmemory);
+  const units = { kb: 2 ** 10, mb: 2 ** 20, gb: 2 ** 30 } as const;
+  if (
+    !memory ||
+    Number(memory[1]) * (memory[2] ? units[memory[2] as keyof typeof units] : 1) < 2 ** 23
+  ) {
+    throw new ConfigError(
+      'REDIS_MAXMEMORY',
+      redisMaxmemory,
+      'expected a size of at least 8mb, like 512mb or 2gb',
+    );
+  }
+
+  const rawWorkers = value(env, 'NGINX_WORKERS') as string;
+  let nginxWorkers: 'auto' | number = 'auto';
+  if (rawWorkers !== 'auto') {
+    nginxWorkers = Number(rawWorkers);
+    if (!Number.isInteger(nginxWorkers) || nginxWorkers < 1 || nginxWorkers > 64) {
+      throw new ConfigError(
+        'NGINX_WORKERS',
+        rawWorkers,
+        'expected "auto" or a number from 1 to 64',
+      );
+    }
+  }
+
+  const nginxUpstream = value(env, 'NGINX_UPSTREAM') as string;
+  if (nginxUpstream !== 'auto' && nginxUpstream !== 'unix' && nginxUpstream !== 'tcp') {
+    throw new ConfigError('NGINX_UPSTREAM', nginxUpstream, 'expected "auto", "unix" or "tcp"');
+  }
+
+  return Object.freeze({
+    port,
+    nodePorts: Object.freeze(nodePorts),
+    redisUrl,
+    redisPort,
+    redisMaxmemory,
+    runDir,
+    appModule,
+    emitToken,
+    adminPassword,
+    allowedOrigins: parseOrigins(value(env, 'ALLOWED_ORIGINS')),
+    nginxWorkers,
+    nginxUpstream,
+    logLevel: parseLogLevel(value(env, 'LOG_LEVEL') as string),
+  });
+}
