@@ -6,9 +6,9 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { KitError } from '../../services/node/errors.ts';
-import { processRecord, recordedLivePid } from './pid-files.ts';
+import { processRecord, recordedLivePid, recordedPid } from './pid-files.ts';
 import type { RunDir } from './run-dir.ts';
-import { createNew, readNoFollow, writeAtomic } from './safe-files.ts';
+import { createNew, writeAtomic } from './safe-files.ts';
 
 export function lockFile(dir: RunDir): string {
   return join(dir.root, 'up.lock');
@@ -20,7 +20,7 @@ export function takeStartLock(dir: RunDir): void {
   // Twice at most: the second try follows the removal of a stale lock.
   for (let attempt = 0; ; attempt++) {
     try {
-      createNew(file, processRecord(process.pid, process.execPath), 0o644);
+      createNew(file, processRecord(process.pid), 0o644);
       return;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
@@ -39,11 +39,10 @@ export function takeStartLock(dir: RunDir): void {
 
 /** up.sh --detach: the background supervisor owns the kit from now on. */
 export function handOverStartLock(dir: RunDir, pid: number): void {
-  writeAtomic(lockFile(dir), processRecord(pid, process.execPath));
+  writeAtomic(lockFile(dir), processRecord(pid));
 }
 
 /** Drops the lock if this process holds it. */
 export function releaseStartLock(dir: RunDir): void {
-  const pid = Number(readNoFollow(lockFile(dir))?.split(' ')[0]);
-  if (pid === process.pid) rmSync(lockFile(dir), { force: true });
+  if (recordedPid(lockFile(dir)) === process.pid) rmSync(lockFile(dir), { force: true });
 }
