@@ -1,7 +1,7 @@
 // ./scripts/status.sh: one line per part (Redis, each node, nginx): up or down, pid, port,
 // connections. Exit 0 only if all are up.
 import type { KitConfig } from './kit/config.ts';
-import { kitParts, type Part, type PartKind } from './kit/parts.ts';
+import { kitParts, localUrl, type Part, type PartKind } from './kit/parts.ts';
 import { livePid } from './kit/pid-files.ts';
 import { httpJson, httpText, redisInfo } from './kit/probes.ts';
 import { existingRedisUrl } from './kit/redis-server.ts';
@@ -60,7 +60,7 @@ async function nodeRow(dir: RunDir, part: Part): Promise<Row> {
 }
 
 async function nginxRow(dir: RunDir, part: Part): Promise<Row> {
-  const stub = await httpText(`http://127.0.0.1:${part.port}/nginx_status`);
+  const stub = await httpText(`${localUrl(config)}/nginx_status`);
   const active = stub ? /Active connections:\s*(\d+)/.exec(stub)?.[1] : undefined;
   return [
     part.name,

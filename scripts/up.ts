@@ -62,7 +62,7 @@ function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
   rows.push(['supervisor', String(livePid(dir, 'supervisor') ?? '-'), '', supervisorLog]);
   const seconds = ((Date.now() - began) / 1000).toFixed(1);
   return [
-    `Socket.IO kit ready in ${seconds}s: http://localhost:${config.port}/`,
+    `Socket.IO kit ready in ${seconds}s: ${config.tls ? 'https' : 'http'}://localhost:${config.port}/`,
     '',
     table(rows)
       .split('\n')

@@ -2,6 +2,7 @@
 // over a .env file at the root). Every script receives the frozen KitConfig; a bad value stops
 // the start with a ConfigError that names the variable and the value. What a node needs of it is
 // handed over by the supervisor (services/node/config.ts, HANDOVER).
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
@@ -68,6 +69,14 @@ export const OPTIONS = {
     default: '512mb',
     doc: "memory limit of the kit's own redis-server (`maxmemory`, with `noeviction`: when full, writes are refused and chat actions answer `storage full`, nothing stored is dropped)",
   },
+  TLS_CERT: {
+    default: undefined,
+    doc: 'PEM certificate (chain) file; with `TLS_KEY`, nginx serves HTTPS and WSS on `PORT` (TLS 1.2 and 1.3, HTTP/2 for plain requests) and redirects plain HTTP there to HTTPS',
+  },
+  TLS_KEY: {
+    default: undefined,
+    doc: 'PEM private key file of `TLS_CERT`',
+  },
   LOG_LEVEL: {
     default: 'info',
     doc: 'pino log level of the nodes: fatal, error, warn, info, debug, trace',
@@ -91,6 +100,8 @@ export interface KitConfig {
   readonly allowedOrigins: readonly string[] | undefined;
   readonly nginxWorkers: 'auto' | number;
   readonly nginxUpstream: 'auto' | 'unix' | 'tcp';
+  /** Certificate and key files nginx serves TLS with; unset: plain HTTP. */
+  readonly tls: { readonly cert: string; readonly key: string } | undefined;
   readonly logLevel: string;
 }
 
@@ -104,6 +115,47 @@ export function readEnv(env: Env = process.env, root = ROOT): Env {
 function value(env: Env, name: OptionName): string | undefined {
   const raw = env[name]?.trim();
   return raw === undefined || raw === '' ? OPTIONS[name].default : raw;
+}
+
+/** A path nginx.conf takes as it is (no quoting there): the characters RUN_DIR may hold. */
+const CONFIG_PATH = /^[\w./+@%=,:-]+$/;
+
+function parseTls(env: Env, root: string): KitConfig['tls'] {
+  const cert = value(env, 'TLS_CERT');
+  const key = value(env, 'TLS_KEY');
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined) throw new ConfigError('TLS_CERT', cert, 'is needed with TLS_KEY');
+  if (key === undefined) throw new ConfigError('TLS_KEY', key, 'is needed with TLS_CERT');
+  const read = (name: 'TLS_CERT' | 'TLS_KEY', raw: string): string => {
+    const path = resolve(root, raw);
+    if (!CONFIG_PATH.test(path)) {
+      throw new ConfigError(name, raw, 'may hold letters, digits and _ . / + @ % = , : - only');
+    }
+    let pem: string;
+    try {
+      pem = readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new ConfigError(name, raw, `cannot be read: ${(error as Error).message}`);
+    }
+    return pem;
+  };
+  const certPem = read('TLS_CERT', cert);
+  const keyPem = read('TLS_KEY', key);
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(certPem);
+  } catch {
+    throw new ConfigError('TLS_CERT', cert, 'is not a PEM certificate');
+  }
+  try {
+    if (!certificate.checkPrivateKey(createPrivateKey(keyPem))) {
+      throw new ConfigError('TLS_KEY', key, 'is not the key of TLS_CERT');
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError('TLS_KEY', key, 'is not a PEM private key');
+  }
+  return Object.freeze({ cert: resolve(root, cert), key: resolve(root, key) });
 }
 
 export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
@@ -213,6 +265,7 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
     allowedOrigins: parseOrigins(value(env, 'ALLOWED_ORIGINS')),
     nginxWorkers,
     nginxUpstream,
+    tls: parseTls(env, root),
     logLevel: parseLogLevel(value(env, 'LOG_LEVEL') as string),
   });
 }

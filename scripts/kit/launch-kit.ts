@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ROOT } from '../../services/node/config.ts';
 import { loadKitConfig } from './config.ts';
 import { isolatedKitEnv } from './isolated-env.ts';
-import { kitParts } from './parts.ts';
+import { kitParts, localUrl } from './parts.ts';
 import { pidFile, recordedPid } from './pid-files.ts';
 import { freePorts } from './ports.ts';
 import { processTree } from './proc.ts';
@@ -100,7 +100,8 @@ export async function launchKit(options: LaunchOptions = {}): Promise<LaunchedKi
     throw new Error(`up.sh failed (${up.code}): ${up.stderr}`);
   }
   const dir = runDirAt(runDir);
-  const parts = kitParts(loadKitConfig(isolatedKitEnv(env)), dir);
+  const config = loadKitConfig(isolatedKitEnv(env));
+  const parts = kitParts(config, dir);
   const pid = (part: string) => {
     const recorded = recordedPid(pidFile(dir, part));
     if (recorded === undefined) throw new Error(`no pid recorded for ${part}`);
@@ -112,7 +113,7 @@ export async function launchKit(options: LaunchOptions = {}): Promise<LaunchedKi
     redisPort,
     runDir,
     env,
-    url: `http://127.0.0.1:${port}`,
+    url: localUrl(config),
     emitToken: () => readFileSync(join(runDir, 'emit-token'), 'utf8').trim(),
     pid,
     pids: () =>

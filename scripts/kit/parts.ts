@@ -55,6 +55,10 @@ export const SUPERVISOR = { name: 'supervisor', stopSignal: 'SIGTERM', graceMs: 
 
 export const nodeName = (port: number) => `node-${port}`;
 
+/** nginx's public port as this host reaches it: HTTPS when TLS is on. */
+export const localUrl = (config: KitConfig) =>
+  `${config.tls ? 'https' : 'http'}://127.0.0.1:${config.port}`;
+
 /** The process basics a node keeps from the supervisor's environment. */
 const NODE_BASICS = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_EXTRA_CA_CERTS'];
 
@@ -140,7 +144,7 @@ export function kitParts(config: KitConfig, dir: RunDir): Part[] {
     port: config.port,
     log: log('nginx-error'),
     launch: () => ({ command: NGINX_BIN, args: [...nginxArgs(dir), '-g', 'daemon off;'] }),
-    ready: () => httpOk(`http://127.0.0.1:${config.port}/healthz`),
+    ready: () => httpOk(`${localUrl(config)}/healthz`),
     readyTimeoutMs: 15_000,
     // SIGQUIT: graceful; open WebSockets get a few seconds before SIGKILL ends the group.
     stopSignal: 'SIGQUIT',

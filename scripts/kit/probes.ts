@@ -1,4 +1,5 @@
 // One-shot checks of a part from outside: does it answer, and what does it say.
+import { request as httpsRequest } from 'node:https';
 import { createClient } from 'redis';
 
 async function withRedis<T>(
@@ -45,6 +46,11 @@ export async function httpOk(url: string): Promise<boolean> {
 
 /** Why GET url was not answered with a 2xx within timeoutMs (`timeout`, `refused`, `HTTP 500`), or undefined. */
 export async function httpFailure(url: string, timeoutMs = 1000): Promise<string | undefined> {
+  if (url.startsWith('https:')) {
+    const answer = await localHttps(url, timeoutMs);
+    if (answer === undefined) return 'no answer';
+    return answer.status >= 200 && answer.status < 300 ? undefined : `HTTP ${answer.status}`;
+  }
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     await response.arrayBuffer();
@@ -58,6 +64,10 @@ export async function httpFailure(url: string, timeoutMs = 1000): Promise<string
 
 /** The body of GET url when it is answered with a 2xx within timeoutMs, else undefined. */
 export async function httpText(url: string, timeoutMs = 2000): Promise<string | undefined> {
+  if (url.startsWith('https:')) {
+    const answer = await localHttps(url, timeoutMs);
+    return answer && answer.status >= 200 && answer.status < 300 ? answer.body : undefined;
+  }
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     const body = await response.text();
@@ -75,4 +85,27 @@ export async function httpJson(url: string): Promise<Record<string, unknown> | u
   } catch {
     return undefined;
   }
+}
+
+/**
+ * GET over HTTPS on this host, where the certificate names the public host, not 127.0.0.1: the
+ * kit's own probes of its nginx do not verify it (they never leave the machine).
+ */
+export function localHttps(
+  url: string,
+  timeoutMs = 2000,
+): Promise<{ status: number; body: string } | undefined> {
+  return new Promise((resolve) => {
+    const req = httpsRequest(url, { rejectUnauthorized: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
 }

@@ -16,6 +16,7 @@ import { chooseUpstream, socketPath } from './upstream.ts';
 const run = promisify(execFile);
 
 export const TEMPLATE = join(ROOT, 'nginx', 'nginx.conf.template');
+export const TLS_TEMPLATE = join(ROOT, 'nginx', 'tls.conf.template');
 export const NGINX_BIN = '/usr/sbin/nginx';
 /** Descriptors kept back from worker_connections for logs, listeners and the like. */
 const RESERVED_FDS = 200;
@@ -58,6 +59,7 @@ export async function nginxVariables(
   const upstream = chooseUpstream(config, dir);
   return {
     PORT: String(config.port),
+    LISTEN_TLS: config.tls ? 'ssl http2 ' : '',
     // Every proxied connection holds two descriptors in a worker, so under a 20,000 open-files
     // limit a worker carries about 9,900 clients: four workers hold the 20,000 the kit is sized
     // for, on any number of cores.
@@ -100,20 +102,39 @@ export async function testNginxConfig(dir: RunDir, conf: string): Promise<void> 
  * Renders the template to a candidate file, checks it with `nginx -t`, and only then moves it
  * into place: a broken template never replaces a working configuration.
  */
+/** nginx/tls.conf.template filled in, or nothing to include when TLS is off. */
+function renderTls(config: KitConfig): string {
+  if (config.tls === undefined) return '# TLS is off (TLS_CERT and TLS_KEY unset).\n';
+  return renderTemplate(readFileSync(TLS_TEMPLATE, 'utf8'), {
+    TLS_CERT: config.tls.cert,
+    TLS_KEY: config.tls.key,
+  });
+}
+
+/**
+ * Renders the templates to candidate files, checks them with `nginx -t`, and only then moves them
+ * into place: a broken template never replaces a working configuration.
+ */
 export async function renderNginx(
   config: KitConfig,
   dir: RunDir,
   template = TEMPLATE,
 ): Promise<string> {
-  const rendered = renderTemplate(
-    readFileSync(template, 'utf8'),
-    await nginxVariables(config, dir),
-  );
-  const candidate = join(dir.nginx, 'nginx.conf.candidate');
-  rmSync(candidate, { force: true });
-  createNew(candidate, rendered, 0o644);
-  await testNginxConfig(dir, candidate);
+  const variables = await nginxVariables(config, dir);
+  const tls = join(dir.nginx, 'tls.conf');
+  const render = (tlsConf: string) =>
+    renderTemplate(readFileSync(template, 'utf8'), { ...variables, TLS_CONF: tlsConf });
+  const candidates = { conf: join(dir.nginx, 'nginx.conf.candidate'), tls: `${tls}.candidate` };
+  for (const [path, content] of [
+    [candidates.tls, renderTls(config)],
+    [candidates.conf, render(candidates.tls)],
+  ] as const) {
+    rmSync(path, { force: true });
+    createNew(path, content, 0o644);
+  }
+  await testNginxConfig(dir, candidates.conf);
+  writeAtomic(tls, renderTls(config));
   const target = join(dir.nginx, 'nginx.conf');
-  writeAtomic(target, rendered);
+  writeAtomic(target, render(tls));
   return target;
 }

@@ -132,6 +132,22 @@ describe('kit configuration', () => {
     }
   });
 
+  it('takes TLS_CERT and TLS_KEY together, readable, and a key that matches', () => {
+    assert.equal(loadKitConfig({}).tls, undefined);
+    assert.throws(
+      () => loadKitConfig({ TLS_CERT: '/etc/hostname' }),
+      culprit('TLS_KEY', /is needed with TLS_CERT/),
+    );
+    assert.throws(
+      () => loadKitConfig({ TLS_CERT: '/no/such.pem', TLS_KEY: '/no/such.key' }),
+      culprit('TLS_CERT', /cannot be read/),
+    );
+    assert.throws(
+      () => loadKitConfig({ TLS_CERT: '/etc/hostname', TLS_KEY: '/etc/hostname' }),
+      culprit('TLS_CERT', /not a PEM certificate/),
+    );
+  });
+
   it('treats an empty value as unset', () => {
     assert.equal(loadKitConfig({ PORT: '' }).port, 3000);
   });
