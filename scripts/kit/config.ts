@@ -158,6 +158,23 @@ function parseTls(env: Env, root: string): KitConfig['tls'] {
   return Object.freeze({ cert: resolve(root, cert), key: resolve(root, key) });
 }
 
+/** A secret an operator set, or undefined: long enough and not copied from an example. */
+function secretValue(env: Env, name: 'EMIT_TOKEN' | 'ADMIN_PASSWORD', minLength: number) {
+  const secret = value(env, name);
+  if (secret === undefined) return undefined;
+  if (secret.length < minLength) {
+    throw new ConfigError(name, '(hidden)', `must be at least ${minLength} characters`);
+  }
+  if (isPlaceholder(secret)) {
+    throw new ConfigError(
+      name,
+      '(hidden)',
+      'is an example placeholder or has fewer than 8 different characters; use a random string (openssl rand -hex 24)',
+    );
+  }
+  return secret;
+}
+
 export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
   const port = parsePort('PORT', value(env, 'PORT') as string);
 
@@ -196,29 +213,8 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
   if (!existsSync(appModule))
     throw new ConfigError('APP_MODULE', rawApp, `no such file: ${appModule}`);
 
-  const emitToken = value(env, 'EMIT_TOKEN');
-  if (emitToken !== undefined && emitToken.length < 16) {
-    throw new ConfigError('EMIT_TOKEN', '(hidden)', 'must be at least 16 characters');
-  }
-  if (emitToken !== undefined && isPlaceholder(emitToken)) {
-    throw new ConfigError(
-      'EMIT_TOKEN',
-      '(hidden)',
-      'is the example placeholder or has fewer than 8 different characters; use a random string (openssl rand -hex 24) or leave it unset to have one generated',
-    );
-  }
-
-  const adminPassword = value(env, 'ADMIN_PASSWORD');
-  if (adminPassword !== undefined && adminPassword.length < 12) {
-    throw new ConfigError('ADMIN_PASSWORD', '(hidden)', 'must be at least 12 characters');
-  }
-  if (adminPassword !== undefined && isPlaceholder(adminPassword)) {
-    throw new ConfigError(
-      'ADMIN_PASSWORD',
-      '(hidden)',
-      'is an example placeholder or has fewer than 8 different characters',
-    );
-  }
+  const emitToken = secretValue(env, 'EMIT_TOKEN', 16);
+  const adminPassword = secretValue(env, 'ADMIN_PASSWORD', 12);
 
   const redisMaxmemory = (value(env, 'REDIS_MAXMEMORY') as string).toLowerCase();
   const memory = /^(\d+)(kb|mb|gb)?$/.exec(redisMaxmemory);

@@ -41,14 +41,21 @@ export function waitFor<T>(
 
 /**
  * A kit for the tests of the describe block this is called in: launched before the first, stopped
- * after the last. Use its fields inside tests and hooks only.
+ * after the last, once the `clients` the tests opened (pushed into that array) are disconnected.
+ * Use its fields inside tests and hooks only.
  */
-export function useKit(options?: LaunchOptions): Kit {
+export function useKit(
+  options: LaunchOptions & { clients?: readonly { socket: { disconnect(): unknown } }[] } = {},
+): Kit {
+  const { clients = [], ...launch } = options;
   let launched: Kit | undefined;
   before(async () => {
-    launched = await launchKit(options);
+    launched = await launchKit(launch);
   });
-  after(async () => launched?.stop());
+  after(async () => {
+    for (const client of clients) client.socket.disconnect();
+    await launched?.stop();
+  });
   return new Proxy({} as Kit, {
     get(_target, field) {
       if (launched === undefined) throw new Error('the kit is used before it was launched');

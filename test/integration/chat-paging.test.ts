@@ -1,11 +1,11 @@
 // Bounded chat replies: `users` and `join` carry at most the latest 50 messages, and older ones
 // come page by page through `messages` and `room history`, whatever the history holds.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
 import { type ChatUser, chatUser } from '../harness/chat.ts';
 import { ask } from '../harness/clients.ts';
-import { type Kit, launchKit } from '../harness/kit.ts';
+import { useKit } from '../harness/kit.ts';
 
 interface Message {
   id: string;
@@ -61,16 +61,8 @@ async function allPages(
 const ids = (messages: Message[]) => messages.map((m) => m.id);
 
 describe('bounded chat replies and paging', { timeout: 120_000 }, () => {
-  let kit: Kit;
   const opened: ChatUser[] = [];
-
-  before(async () => {
-    kit = await launchKit();
-  });
-  after(async () => {
-    for (const user of opened) user.socket.disconnect();
-    await kit?.stop();
-  });
+  const kit = useKit({ clients: opened });
 
   it('`users` carries the latest 50 private messages; `messages` pages through the rest', async () => {
     const alice = await chatUser(kit.url, 1, { username: 'alice' });

@@ -1,10 +1,10 @@
 // The bundled chat across nodes: private messages, sessions that survive a move to another node,
 // presence that only ends with a user's last socket, rooms with history, and the outside emitter.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type ChatUser, chatUser, chatUserAwayFrom } from '../harness/chat.ts';
 import { ask, client, collect, connected, next } from '../harness/clients.ts';
-import { type Kit, launchKit, runDoor, waitFor } from '../harness/kit.ts';
+import { runDoor, useKit, waitFor } from '../harness/kit.ts';
 
 type Ack = {
   ok?: true;
@@ -14,20 +14,12 @@ type Ack = {
 };
 
 describe('chat across nodes', () => {
-  let kit: Kit;
   const opened: ChatUser[] = [];
   const track = <T extends ChatUser>(user: T): T => {
     opened.push(user);
     return user;
   };
-
-  before(async () => {
-    kit = await launchKit();
-  });
-  after(async () => {
-    for (const user of opened) user.socket.disconnect();
-    await kit?.stop();
-  });
+  const kit = useKit({ clients: opened });
 
   it('delivers a private message to the other user on another node and echoes it to the sender', async () => {
     const alice = track(await chatUser(kit.url, 1, { username: 'alice' }));

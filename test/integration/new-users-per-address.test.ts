@@ -2,24 +2,16 @@
 // a burst, new users from it are refused with a reason; other addresses and resumed sessions are
 // still served.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type ChatUser, chatUser } from '../harness/chat.ts';
 import { client, connected } from '../harness/clients.ts';
-import { type Kit, launchKit } from '../harness/kit.ts';
+import { useKit } from '../harness/kit.ts';
 
 const TRIES = 150;
 
 describe('new chat users per client address', { timeout: 120_000 }, () => {
-  let kit: Kit;
   const opened: ChatUser[] = [];
-
-  before(async () => {
-    kit = await launchKit();
-  });
-  after(async () => {
-    for (const user of opened) user.socket.disconnect();
-    await kit?.stop();
-  });
+  const kit = useKit({ clients: opened });
 
   it(`refuses new users from one address past its burst, serving others`, async () => {
     const first = await chatUser(kit.url, 5, { username: 'first' });

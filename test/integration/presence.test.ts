@@ -2,22 +2,14 @@
 // is reported disconnected within 30 s, while a user whose client moves to another node is
 // never reported disconnected.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type ChatUser, chatUserAwayFrom, chatUserOn } from '../harness/chat.ts';
 import { next } from '../harness/clients.ts';
-import { type Kit, launchKit, waitFor } from '../harness/kit.ts';
+import { useKit, waitFor } from '../harness/kit.ts';
 
 describe('presence across nodes', { timeout: 120_000 }, () => {
-  let kit: Kit;
   const opened: ChatUser[] = [];
-
-  before(async () => {
-    kit = await launchKit();
-  });
-  after(async () => {
-    for (const user of opened) user.socket.disconnect();
-    await kit?.stop();
-  });
+  const kit = useKit({ clients: opened });
 
   it('settles the users of a SIGKILLed node: the gone one within 30 s, the moved one never', async () => {
     const victim = `node-${kit.nodePorts[0]}`;
