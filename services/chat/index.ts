@@ -5,9 +5,8 @@ import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io';
 import type { AppContext } from '../node/app-loader.ts';
 import { clientAddress } from '../node/client-address.ts';
-import { NewUserLimit } from './new-user-limit.ts';
+import { KeyedLimiter, TokenBucket } from '../node/rate-limit.ts';
 import { Presence } from './presence.ts';
-import { TokenBucket } from './rate-limit.ts';
 import { serveStatic } from './static.ts';
 import { storageError } from './storage-error.ts';
 import {
@@ -25,6 +24,13 @@ type Ack = (answer: Answer) => void;
 /** Per-socket budget: sustained events per second, and the burst allowed on top. */
 const RATE = { perSecond: 10, burst: 30 };
 
+/**
+ * New users per client address. Each costs Redis keys that live for days: a burst that a NAT'd
+ * office does not reach in a morning, then one a second. Kept per node, but nginx sends an
+ * address to one node (ip_hash), so this is close to a per-address budget.
+ */
+export const NEW_USERS = { perSecond: 1, burst: 100, addresses: 10_000 } as const;
+
 /** Chat rooms live under their own prefix: a room can never be a userID or socket id room. */
 export const roomKey = (room: string) => `room:${room}`;
 
@@ -35,7 +41,7 @@ interface ChatSocketData {
 
 export default function chat({ io, app, redis, nodeId, log }: AppContext): void {
   const store = new ChatStore(redis);
-  const newUsers = new NewUserLimit();
+  const newUsers = new KeyedLimiter(NEW_USERS.perSecond, NEW_USERS.burst, NEW_USERS.addresses);
   const presence = new Presence(
     redis,
     nodeId,

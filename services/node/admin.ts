@@ -6,7 +6,7 @@ import { InMemoryStore, instrument } from '@socket.io/admin-ui';
 import type { Server, Socket } from 'socket.io';
 import { passwordChecker } from './admin-auth.ts';
 import { clientAddress } from './client-address.ts';
-import { KeyedLimiter } from './engine-limits.ts';
+import { KeyedLimiter } from './rate-limit.ts';
 import type { Redis } from './redis.ts';
 
 /** Failed logins one Engine.IO connection may make before it is closed. */

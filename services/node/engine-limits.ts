@@ -6,6 +6,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Server } from 'socket.io';
 import { clientAddress } from './client-address.ts';
 import type { NodeMetrics } from './metrics.ts';
+import { KeyedLimiter } from './rate-limit.ts';
 
 /**
  * Output a connection may leave queued behind a write the client has not yet taken. A client
@@ -19,8 +20,6 @@ export const UNSENT_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /** New sessions per client address, as nginx allows them (nginx/nginx.conf.template). */
 export const HANDSHAKES = { perSecond: 20, burst: 200 } as const;
-/** Addresses remembered at once; past this the fullest buckets are forgotten first. */
-const ADDRESSES_KEPT = 50_000;
 
 interface EnginePacket {
   type: string;
@@ -75,60 +74,6 @@ export function watchOutput(io: Server, metrics: NodeMetrics, log: FastifyBaseLo
       unsent = 0;
     });
   });
-}
-
-/** Token buckets by key, bounded in number: forgetting a full bucket loses nothing. */
-export class KeyedLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-
-  constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
-    private readonly maxKeys = ADDRESSES_KEPT,
-  ) {}
-
-  take(key: string, now = Date.now()): boolean {
-    const bucket = this.buckets.get(key) ?? { tokens: this.burst, at: now };
-    bucket.tokens = Math.min(
-      this.burst,
-      bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond,
-    );
-    bucket.at = now;
-    if (!this.buckets.has(key)) {
-      if (this.buckets.size >= this.maxKeys) this.forgetFull(now);
-      this.buckets.set(key, bucket);
-    }
-    if (bucket.tokens < 1) return false;
-    bucket.tokens -= 1;
-    return true;
-  }
-
-  /** Whether `key` has no token left now (takes none). */
-  exhausted(key: string, now = Date.now()): boolean {
-    const bucket = this.buckets.get(key);
-    if (bucket === undefined) return false;
-    return bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond < 1;
-  }
-
-  get size(): number {
-    return this.buckets.size;
-  }
-
-  private forgetFull(now: number): void {
-    for (const [key, bucket] of this.buckets) {
-      if (bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond >= this.burst) {
-        this.buckets.delete(key);
-      }
-    }
-    // Still full of busy addresses: forget the oldest half rather than grow.
-    if (this.buckets.size >= this.maxKeys) {
-      let drop = this.buckets.size / 2;
-      for (const key of this.buckets.keys()) {
-        if (drop-- <= 0) break;
-        this.buckets.delete(key);
-      }
-    }
-  }
 }
 
 /** Engine.IO asks this for every new session (never for requests inside one). */

@@ -11,6 +11,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace, Server, Socket } from 'socket.io';
 import { closeNow } from './engine-limits.ts';
+import { TokenBucket } from './rate-limit.ts';
 
 /** CONNECT packets one Engine.IO connection may send at once, and how often after that: a
  * client sends one per namespace, and socket.io-client opens a new connection to retry a refused
@@ -36,9 +37,8 @@ const internals = (nsp: Namespace) => nsp as unknown as NamespaceInternals;
 const inMiddlewares = (socket: Socket) => internals(socket.nsp)._preConnectSockets.has(socket.id);
 
 interface ConnectionClaims {
-  /** CONNECTs this connection may still send (a token bucket, see CONNECTS). */
-  connects: number;
-  at: number;
+  /** CONNECTs this connection may still send (see CONNECTS). */
+  readonly connects: TokenBucket;
   /** The socket per namespace name that this connection opened last. */
   sockets: Map<string, Socket>;
 }
@@ -49,16 +49,12 @@ export function guardNamespaces(io: Server, log: FastifyBaseLogger): void {
 
   const guard: Middleware = (socket, next) => {
     const conn = socket.conn;
-    const now = Date.now();
-    const mine = claims.get(conn) ?? { connects: CONNECTS.burst, at: now, sockets: new Map() };
+    const mine = claims.get(conn) ?? {
+      connects: new TokenBucket(CONNECTS.perSecond, CONNECTS.burst),
+      sockets: new Map(),
+    };
     claims.set(conn, mine);
-    mine.connects = Math.min(
-      CONNECTS.burst,
-      mine.connects + ((now - mine.at) / 1000) * CONNECTS.perSecond,
-    );
-    mine.at = now;
-    mine.connects -= 1;
-    if (mine.connects < 0) {
+    if (!mine.connects.take()) {
       log.warn({ address: socket.handshake.address }, 'too many CONNECT packets; closing');
       next(new Error('too many namespace connections'));
       closeNow(conn);

@@ -1,11 +1,13 @@
-// The per-address budget of new chat users: a burst, then a slow refill, in a bounded map.
+// Budgets per address (new chat users, new sessions, failed logins): a burst, then a slow
+// refill, in a bounded map.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NEW_USERS, NewUserLimit } from '../../services/chat/new-user-limit.ts';
+import { NEW_USERS } from '../../services/chat/index.ts';
+import { KeyedLimiter } from '../../services/node/rate-limit.ts';
 
 describe('new users per address', () => {
   it('allows a burst per address, then refuses; other addresses are untouched', () => {
-    const limit = new NewUserLimit();
+    const limit = new KeyedLimiter(NEW_USERS.perSecond, NEW_USERS.burst, NEW_USERS.addresses);
     const taken = Array.from({ length: NEW_USERS.burst + 20 }, () => limit.take('10.0.0.1'));
     assert.equal(taken.filter(Boolean).length, NEW_USERS.burst);
     assert.equal(taken.at(-1), false);
@@ -13,7 +15,7 @@ describe('new users per address', () => {
   });
 
   it('keeps the map bounded, forgetting refilled addresses first', () => {
-    const limit = new NewUserLimit(2, 1, 100);
+    const limit = new KeyedLimiter(1, 2, 100);
     for (let i = 0; i < 1_000; i++) limit.take(`10.0.${i >> 8}.${i & 255}`);
     assert.ok(limit.size <= 100, `${limit.size} addresses tracked`);
   });
