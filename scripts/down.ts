@@ -3,7 +3,7 @@
 // any number of times.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { kitParts, type Part, SUPERVISOR, stopGroups } from './kit/parts.ts';
+import { kitParts, NODE_STOP, type Part, SUPERVISOR, stopGroups } from './kit/parts.ts';
 import { livePid, recordedLivePid, recordedParts, removePid } from './kit/pid-files.ts';
 import { configOrFail } from './kit/report.ts';
 import { runDir } from './kit/run-dir.ts';
@@ -31,10 +31,7 @@ if (await stop(SUPERVISOR)) stopped.push(SUPERVISOR.name);
 const table = new Map<string, StopRule>(kitParts(config, dir).map((p) => [p.name, p]));
 const leftovers = recordedParts(dir)
   .filter((name) => name !== SUPERVISOR.name)
-  .map(
-    (name): StopRule =>
-      table.get(name) ?? { name, stopSignal: 'SIGTERM', graceMs: 12_000, stopOrder: 1 },
-  );
+  .map((name): StopRule => table.get(name) ?? { name, ...NODE_STOP });
 for (const group of stopGroups(leftovers)) {
   const results = await Promise.all(
     group.map(async (rule) => ((await stop(rule)) ? rule.name : '')),

@@ -1,4 +1,4 @@
-// ./scripts/emit <event> [json-data] [--room <room>]: emits to every client of the kit, or to
+// ./scripts/emit.sh <event> [json-data] [--room <room>]: emits to every client of the kit, or to
 // one room, from a process that is not a node, through @socket.io/redis-emitter. Chat rooms are
 // `room:<name>`; a user's sockets share the room named by its userID.
 import { parseArgs } from 'node:util';

@@ -22,8 +22,8 @@ if (pid === undefined)
 try {
   await renderNginx(config, dir);
 } catch (error) {
-  const code = error instanceof KitError ? error.code : 'KIT_ERR_TEMPLATE';
-  fail('reload.sh', `${(error as Error).message}; nginx keeps the configuration it runs`, code);
+  const message = `${(error as Error).message}; nginx keeps the configuration it runs`;
+  fail('reload.sh', error instanceof KitError ? new KitError(error.code, message) : message);
 }
 const reload = await $({ nothrow: true, timeout: '15s' })`${NGINX_BIN} ${nginxArgs(dir)} -s reload`;
 if (reload.exitCode !== 0) fail('reload.sh', `nginx -s reload failed: ${reload.stderr.trim()}`);

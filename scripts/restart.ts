@@ -3,7 +3,7 @@
 // is touched only once this one is a new process and ready.
 import { kitParts, SUPERVISOR } from './kit/parts.ts';
 import { livePid } from './kit/pid-files.ts';
-import { configOrFail, fail } from './kit/report.ts';
+import { configOrFail, fail, shortPath } from './kit/report.ts';
 import { runDir } from './kit/run-dir.ts';
 import { waitUntil } from './kit/wait.ts';
 
@@ -17,7 +17,6 @@ if (livePid(dir, SUPERVISOR.name) === undefined) {
   );
 }
 
-const READY_TIMEOUT_MS = 30_000;
 for (const node of kitParts(config, dir).filter((p) => p.kind === 'node')) {
   const began = Date.now();
   const old = livePid(dir, node.name);
@@ -29,7 +28,7 @@ for (const node of kitParts(config, dir).filter((p) => p.kind === 'node')) {
         const pid = livePid(dir, node.name);
         return pid !== undefined && pid !== old && (await node.ready()) ? pid : undefined;
       },
-      { timeoutMs: READY_TIMEOUT_MS, maxIntervalMs: 100 },
+      { timeoutMs: node.graceMs + node.readyTimeoutMs, maxIntervalMs: 100 },
     );
     process.stdout.write(
       `${node.name} restarted in ${((Date.now() - began) / 1000).toFixed(1)}s (pid ${old ?? '-'} → ${now})\n`,
@@ -37,7 +36,7 @@ for (const node of kitParts(config, dir).filter((p) => p.kind === 'node')) {
   } catch {
     fail(
       'restart.sh',
-      `${node.name} was not ready ${READY_TIMEOUT_MS / 1000}s after its restart; stopped there (see ${config.runDir}/logs/${node.name}.log)`,
+      `${node.name} was not back and ready ${(node.graceMs + node.readyTimeoutMs) / 1000}s after its stop signal; stopped there (see ${shortPath(node.log)})`,
       'KIT_ERR_START',
     );
   }

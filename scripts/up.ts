@@ -8,12 +8,7 @@ import { type BootPlan, bootKit, planBoot, refuseLinkedLogs } from './kit/boot.t
 import { type KitConfig, loadKitConfig, readEnv } from './kit/config.ts';
 import { kitParts, SUPERVISOR } from './kit/parts.ts';
 import { livePid, removePid, writePid } from './kit/pid-files.ts';
-import {
-  checkAppModule,
-  checkPorts,
-  checkRedisUrl,
-  ensureNotRunning,
-} from './kit/preconditions.ts';
+import { checkAppModule, checkPorts, checkRedisUrl } from './kit/preconditions.ts';
 import { alive } from './kit/proc.ts';
 import { renderNginx } from './kit/render-nginx.ts';
 import { clearProgress, fail, progressLine, shortPath, table, timestamped } from './kit/report.ts';
@@ -84,7 +79,6 @@ async function checkBeforeStart(): Promise<void> {
   await ensureSystemPackages(config.redisUrl === undefined ? [NGINX, REDIS] : [NGINX]);
   prepareRunDir(dir);
   takeStartLock(dir);
-  ensureNotRunning(dir);
   refuseLinkedLogs(kitParts(config, dir), dir);
   const progress = progressLine();
   progress('checking ports, Redis, APP_MODULE and the nginx configuration');

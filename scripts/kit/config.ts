@@ -200,7 +200,7 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
   const rawRunDir = value(env, 'RUN_DIR') as string;
   // RUN_DIR is written into nginx.conf and redis.conf: a character either would read as syntax
   // (space, quote, semicolon, brace, `$`, `#`, a control character) could inject directives.
-  if (!/^[\w./+@%=,:-]+$/.test(rawRunDir)) {
+  if (!CONFIG_PATH.test(rawRunDir)) {
     throw new ConfigError(
       'RUN_DIR',
       rawRunDir,

@@ -55,6 +55,9 @@ export const SUPERVISOR = { name: 'supervisor', stopSignal: 'SIGTERM', graceMs: 
 
 export const nodeName = (port: number) => `node-${port}`;
 
+/** How a node stops: SIGTERM drains it (services/node/shutdown.ts gives up after 8 s). */
+export const NODE_STOP = { stopSignal: 'SIGTERM', graceMs: 12_000, stopOrder: 1 } as const;
+
 /** nginx's public port as this host reaches it: HTTPS when TLS is on. */
 export const localUrl = (config: KitConfig) =>
   `${config.tls ? 'https' : 'http'}://127.0.0.1:${config.port}`;
@@ -130,10 +133,7 @@ export function kitParts(config: KitConfig, dir: RunDir): Part[] {
         what: '/healthz',
         check: () => httpFailure(`http://127.0.0.1:${port}/healthz`),
       },
-      // SIGTERM: the node drains (services/node/shutdown.ts gives up after 8 s).
-      stopSignal: 'SIGTERM',
-      graceMs: 12_000,
-      stopOrder: 1,
+      ...NODE_STOP,
       unprivileged: true,
     }),
   );

@@ -4,25 +4,12 @@ import { execFile, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ConfigError, ROOT } from '../../services/node/config.ts';
-import { KitError } from '../../services/node/errors.ts';
 import type { KitConfig } from './config.ts';
 import type { AppModuleVerdict } from './load-app-module.ts';
-import { livePid } from './pid-files.ts';
 import { portFree } from './ports.ts';
 import { redisAnswers } from './probes.ts';
-import type { RunDir } from './run-dir.ts';
 
 const run = promisify(execFile);
-
-export function ensureNotRunning(dir: RunDir): void {
-  const pid = livePid(dir, 'supervisor');
-  if (pid !== undefined) {
-    throw new KitError(
-      'KIT_ERR_RUNNING',
-      `the kit is already running (or starting) from RUN_DIR=${dir.root} (supervisor pid ${pid}); stop it with ./scripts/down.sh`,
-    );
-  }
-}
 
 async function holder(port: number): Promise<string> {
   try {

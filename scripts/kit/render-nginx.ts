@@ -98,10 +98,6 @@ export async function testNginxConfig(dir: RunDir, conf: string): Promise<void> 
   }
 }
 
-/**
- * Renders the template to a candidate file, checks it with `nginx -t`, and only then moves it
- * into place: a broken template never replaces a working configuration.
- */
 /** nginx/tls.conf.template filled in, or nothing to include when TLS is off. */
 function renderTls(config: KitConfig): string {
   if (config.tls === undefined) return '# TLS is off (TLS_CERT and TLS_KEY unset).\n';

@@ -1,21 +1,32 @@
 import type { IncomingMessage } from 'node:http';
 
+/** This host's own addresses, as Node reports a peer. */
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
 /**
- * The address of the client behind a request. nginx, the only way in from outside, reaches a
- * node over a Unix socket (no address) or loopback and names the client in X-Real-IP
- * (nginx/nginx.conf.template); from anywhere else the peer itself is the client.
+ * Whether the peer may speak for the client: nginx, the only way in from outside, reaches a node
+ * over a Unix socket (no address) or loopback and names the client in X-Real-IP and its scheme
+ * in X-Forwarded-Proto (nginx/nginx.conf.template). Any other peer is the client itself.
  */
+export function viaProxy(peer: string | undefined): boolean {
+  return peer === undefined || LOOPBACK.has(peer);
+}
+
+/** The address of the client behind a request. */
 export function clientAddress(req: IncomingMessage): string {
   const peer = req.socket.remoteAddress;
-  if (peer === undefined || peer === '127.0.0.1' || peer === '::1' || peer === '::ffff:127.0.0.1') {
-    const forwarded = req.headers['x-real-ip'];
-    if (typeof forwarded === 'string' && forwarded !== '') return forwarded;
-  }
+  const forwarded = req.headers['x-real-ip'];
+  if (viaProxy(peer) && typeof forwarded === 'string' && forwarded !== '') return forwarded;
   return peer ?? 'unix';
 }
 
 /** Whether a request came from this host itself, not through nginx on behalf of someone else. */
 export function fromLoopback(req: IncomingMessage): boolean {
-  const address = clientAddress(req);
-  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1';
+  return LOOPBACK.has(clientAddress(req));
+}
+
+/** The scheme the client used: what nginx says, or plain HTTP when reached directly. */
+export function clientScheme(req: IncomingMessage): string {
+  const forwarded = req.headers['x-forwarded-proto'];
+  return viaProxy(req.socket.remoteAddress) && typeof forwarded === 'string' ? forwarded : 'http';
 }

@@ -92,5 +92,3 @@ export function guardNamespaces(io: Server, log: FastifyBaseLogger): void {
   protect(io.of('/'));
   io.on('new_namespace', protect);
 }
-
-export const GUARD_LIMITS = { CONNECTS, MIDDLEWARE_LIMIT_MS } as const;

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
+import { clientScheme } from './client-address.ts';
 
 /**
  * Decides whether a browser origin may open a Socket.IO session. Engine.IO calls it for every
@@ -27,8 +28,7 @@ export function originAllowed(
   }
   // nginx passes the browser's Host header through unchanged ($http_host) and says which scheme
   // the browser used (X-Forwarded-Proto); a node reached directly is plain HTTP.
-  const forwarded = req.headers['x-forwarded-proto'];
-  const scheme = typeof forwarded === 'string' ? forwarded : 'http';
+  const scheme = clientScheme(req);
   const hostname = url.hostname.replace(/^\[|\]$/g, '');
   return (
     url.protocol === `${scheme}:` &&

@@ -7,6 +7,7 @@ import fastifySocketIOModule, { type FastifySocketioOptions } from 'fastify-sock
 import type { Server } from 'socket.io';
 import { instrumentAdmin } from './admin.ts';
 import { loadApplication } from './app-loader.ts';
+import { viaProxy } from './client-address.ts';
 import type { NodeConfig } from './config.ts';
 import { registerEmitApi } from './emit-api.ts';
 import { handshakeLimiter, watchOutput } from './engine-limits.ts';
@@ -77,7 +78,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     logger: { level: config.logLevel, base: { node: config.nodeId, pid: process.pid } },
     // nginx, on loopback or the Unix socket (no address), is the only client of a node; its
     // X-Forwarded-For names the user.
-    trustProxy: (address: string | undefined) => address === undefined || address === '127.0.0.1',
+    trustProxy: viaProxy,
     bodyLimit: 256 * 1024,
     return503OnClosing: true,
     // A string where a number is expected is a client error, not something to coerce.
