@@ -10,7 +10,7 @@ import { runDir } from './kit/run-dir.ts';
 import { lockFile } from './kit/start-lock.ts';
 import { stopProcess } from './kit/stop-process.ts';
 
-const config = configOrFail('down.sh');
+const config = configOrFail('down.sh', { lenient: true });
 const dir = runDir(config.runDir);
 
 type StopRule = Pick<Part, 'name' | 'stopSignal' | 'graceMs' | 'stopOrder'>;

@@ -28,6 +28,13 @@ try {
 }
 
 const config = configOrFail('emit.sh');
+if (config.adapter !== 'redis') {
+  fail(
+    'emit.sh',
+    `speaks the pub/sub adapter only (ADAPTER=${config.adapter}); send POST /api/emit to the kit instead`,
+    'KIT_ERR_USAGE',
+  );
+}
 const url =
   config.redisUrl ??
   existingRedisUrl(config, runDir(config.runDir)) ??

@@ -2,11 +2,13 @@
 // Used by npm test; up.sh runs the same check for its own parts.
 
 import { fail } from './kit/report.ts';
-import { CHROMIUM, ensureSystemPackages, NGINX, REDIS } from './kit/system-packages.ts';
+import { CHROMIUM, ensureSystemPackages, IPROUTE2, NGINX, REDIS, SYSTEMD } from './kit/system-packages.ts';
 
 const browser = process.argv.includes('--browser');
 try {
-  await ensureSystemPackages(browser ? [NGINX, REDIS, CHROMIUM] : [NGINX, REDIS]);
+  // The tests' own needs besides the kit's: network namespaces, and systemd-analyze.
+  const packages = [NGINX, REDIS, IPROUTE2, SYSTEMD];
+  await ensureSystemPackages(browser ? [...packages, CHROMIUM] : packages);
 } catch (error) {
   fail('preflight', error);
 }

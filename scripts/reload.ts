@@ -11,6 +11,13 @@ import { runDir } from './kit/run-dir.ts';
 
 const config = configOrFail('reload.sh');
 const dir = runDir(config.runDir);
+if (config.role === 'nodes') {
+  fail(
+    'reload.sh',
+    'this host runs nodes only (role nodes): reload the balancers',
+    'KIT_ERR_USAGE',
+  );
+}
 const pid = livePid(dir, 'nginx');
 if (pid === undefined)
   fail(

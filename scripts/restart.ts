@@ -17,7 +17,15 @@ if (livePid(dir, SUPERVISOR.name) === undefined) {
   );
 }
 
-for (const node of kitParts(config, dir).filter((p) => p.kind === 'node')) {
+const nodes = kitParts(config, dir).filter((p) => p.kind === 'node');
+if (nodes.length === 0) {
+  fail(
+    'restart.sh',
+    'this host runs no nodes (role balancer): restart them on their hosts',
+    'KIT_ERR_USAGE',
+  );
+}
+for (const node of nodes) {
   const began = Date.now();
   const old = livePid(dir, node.name);
   if (old !== undefined) process.kill(old, node.stopSignal);

@@ -1,9 +1,9 @@
 // ./scripts/status.sh: one line per part (Redis, each node, nginx): up or down, pid, port,
 // connections. Exit 0 only if all are up.
 import type { KitConfig } from './kit/config.ts';
-import { kitParts, localUrl, type Part, type PartKind } from './kit/parts.ts';
+import { kitParts, localUrl, nodeUrl, type Part, type PartKind } from './kit/parts.ts';
 import { livePid } from './kit/pid-files.ts';
-import { httpJson, httpText, redisInfo } from './kit/probes.ts';
+import { httpJson, httpText, redisClusterInfo, redisInfo } from './kit/probes.ts';
 import { existingRedisUrl } from './kit/redis-server.ts';
 import { configOrFail, table } from './kit/report.ts';
 import { type RunDir, runDir } from './kit/run-dir.ts';
@@ -45,8 +45,8 @@ async function redisRow(config: KitConfig, dir: RunDir, part?: Part): Promise<Ro
 
 async function nodeRow(dir: RunDir, part: Part): Promise<Row> {
   const [health, ready] = await Promise.all([
-    httpJson(`http://127.0.0.1:${part.port}/healthz`),
-    httpJson(`http://127.0.0.1:${part.port}/readyz`),
+    httpJson(`${nodeUrl(config, part.port)}/healthz`),
+    httpJson(`${nodeUrl(config, part.port)}/readyz`),
   ]);
   const up = health !== undefined;
   return [
@@ -73,16 +73,39 @@ async function nginxRow(dir: RunDir, part: Part): Promise<Row> {
 }
 
 const config = configOrFail('status.sh');
+/** A Redis Cluster (REDIS_CLUSTER): its state as the first seed that answers sees it. */
+async function clusterRow(seeds: readonly string[]): Promise<Row> {
+  for (const seed of seeds) {
+    const info = await redisClusterInfo(seed);
+    if (info === undefined) continue;
+    const ok = info.cluster_state === 'ok';
+    return [
+      'redis-cluster',
+      ok ? 'up' : `up, state ${info.cluster_state}`,
+      '-',
+      new URL(seed).port,
+      '-',
+      `${info.cluster_size} masters, ${info.cluster_known_nodes} nodes known`,
+    ];
+  }
+  return ['redis-cluster', 'down', '-', '-', '-', 'no seed answers'];
+}
+
 const dir = runDir(config.runDir);
 const parts = kitParts(config, dir);
+/** An outside Redis is no part of the kit, but the nodes need it: it has a line too. */
+function outsideRedis(): Promise<Row>[] {
+  if (config.role === 'balancer' || parts.some((p) => p.kind === 'redis')) return [];
+  if (config.redisCluster !== undefined) return [clusterRow(config.redisCluster)];
+  return [redisRow(config, dir)];
+}
 const rowOf: Record<PartKind, (part: Part) => Promise<Row>> = {
   redis: (part) => redisRow(config, dir, part),
   node: (part) => nodeRow(dir, part),
   nginx: (part) => nginxRow(dir, part),
 };
 const rows: Row[] = await Promise.all([
-  // An external Redis (REDIS_URL) is no part of the kit, but the kit needs it: it has a line too.
-  ...(parts.some((p) => p.kind === 'redis') ? [] : [redisRow(config, dir)]),
+  ...outsideRedis(),
   ...parts.map((part) => rowOf[part.kind](part)),
 ]);
 

@@ -5,14 +5,21 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BootPlan, bootKit, planBoot, refuseLinkedLogs } from './kit/boot.ts';
-import { type KitConfig, loadKitConfig, readEnv } from './kit/config.ts';
+import { type KitConfig, loadKitConfig, readEnv, roleArgument } from './kit/config.ts';
 import { kitParts, SUPERVISOR } from './kit/parts.ts';
 import { livePid, removePid, writePid } from './kit/pid-files.ts';
 import { checkAppModule, checkPorts, checkRedisUrl } from './kit/preconditions.ts';
 import { alive } from './kit/proc.ts';
 import { renderNginx } from './kit/render-nginx.ts';
 import { clearProgress, fail, progressLine, shortPath, table, timestamped } from './kit/report.ts';
-import { prepareRunDir, type RunDir, readState, runDir, writeState } from './kit/run-dir.ts';
+import {
+  prepareRunDir,
+  type RunDir,
+  readState,
+  recordRole,
+  runDir,
+  writeState,
+} from './kit/run-dir.ts';
 import { openLog } from './kit/safe-files.ts';
 import { handOverStartLock, releaseStartLock, takeStartLock } from './kit/start-lock.ts';
 import { stopProcess } from './kit/stop-process.ts';
@@ -21,30 +28,56 @@ import { ensureSystemPackages, NGINX, REDIS } from './kit/system-packages.ts';
 import { chooseUpstream, describeUpstream } from './kit/upstream.ts';
 import { waitUntil } from './kit/wait.ts';
 
+const isLoopback = (address: string) => address === '::1' || address.startsWith('127.');
+
 const args = process.argv.slice(2);
 const detach = args.includes('--detach') || args.includes('-d');
 /** Internal: this process is the background supervisor started by `up.sh --detach`. */
 const supervise = args.includes('--supervise');
-const unknown = args.filter((a) => !['--detach', '-d', '--supervise'].includes(a));
+const unknown = args.filter(
+  (a, i) =>
+    !['--detach', '-d', '--supervise', '--role'].includes(a) &&
+    !a.startsWith('--role=') &&
+    args[i - 1] !== '--role',
+);
 if (unknown.length > 0)
   fail(
     'up.sh',
-    `unknown argument ${unknown[0]} (usage: ./scripts/up.sh [--detach])`,
+    `unknown argument ${unknown[0]} (usage: ./scripts/up.sh [--detach] [--role all|nodes|balancer])`,
     'KIT_ERR_USAGE',
   );
 
 let config: KitConfig;
 try {
-  config = loadKitConfig(readEnv());
+  const env = readEnv();
+  const role = roleArgument(args);
+  config = loadKitConfig(role === undefined ? env : { ...env, KIT_ROLE: role });
 } catch (error) {
   fail('up.sh', error);
 }
 const dir = runDir(config.runDir);
 const began = Date.now();
 
+/** What an operator must know about who can reach this host's parts. */
+function exposure(config: KitConfig): string[] {
+  if (config.role === 'balancer' || isLoopback(config.nodeHost)) return [];
+  if (config.balancers === undefined) {
+    return [
+      `  warning     the nodes listen on ${config.nodeHost}: anyone on that network can reach them`,
+      "              directly (set BALANCERS to the balancers' addresses to refuse everyone else)",
+    ];
+  }
+  return [`  nodes       accept ${config.balancers.join(', ')} and this host only (BALANCERS)`];
+}
+
 function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
   const rows: string[][] = [['part', 'pid', 'address', 'log']];
-  if (config.redisUrl !== undefined) rows.push(['redis', '-', 'REDIS_URL (external)', '-']);
+  if (config.role !== 'balancer') {
+    if (config.redisUrl !== undefined) rows.push(['redis', '-', 'REDIS_URL (external)', '-']);
+    if (config.redisCluster !== undefined) {
+      rows.push(['redis', '-', `REDIS_CLUSTER (${config.redisCluster.length} seeds)`, '-']);
+    }
+  }
   for (const part of kitParts(config, dir)) {
     rows.push([
       part.name,
@@ -56,18 +89,29 @@ function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
   const supervisorLog = detached ? shortPath(join(dir.logs, 'supervisor.log')) : '(this terminal)';
   rows.push(['supervisor', String(livePid(dir, 'supervisor') ?? '-'), '', supervisorLog]);
   const seconds = ((Date.now() - began) / 1000).toFixed(1);
+  const where =
+    config.role === 'nodes'
+      ? `role nodes, ${config.nodePorts.length} nodes on ${config.nodeHost}, adapter ${config.adapter}`
+      : `${config.tls ? 'https' : 'http'}://localhost:${config.port}/${config.role === 'all' ? '' : ` (role ${config.role})`}`;
   return [
-    `Socket.IO kit ready in ${seconds}s: ${config.tls ? 'https' : 'http'}://localhost:${config.port}/`,
+    `Socket.IO kit ready in ${seconds}s: ${where}`,
     '',
     table(rows)
       .split('\n')
       .map((l) => `  ${l}`)
       .join('\n'),
     '',
-    `  upstream    ${describeUpstream(chooseUpstream(config, dir))}`,
-    `  users       ${readState(dir)?.serviceUser ?? '-'}`,
-    `  emit token  ${config.emitToken ? '(EMIT_TOKEN)' : shortPath(join(dir.root, 'emit-token'))}`,
-    `  admin UI    ${config.adminPassword ? 'on, user admin (ADMIN_PASSWORD), namespace /admin' : 'off (set ADMIN_PASSWORD)'}`,
+    ...(config.role === 'nodes'
+      ? []
+      : [`  upstream    ${describeUpstream(chooseUpstream(config, dir))}`]),
+    ...exposure(config),
+    ...(config.role === 'balancer'
+      ? []
+      : [
+          `  users       ${readState(dir)?.serviceUser ?? '-'}`,
+          `  emit token  ${config.emitToken ? '(EMIT_TOKEN)' : shortPath(join(dir.root, 'emit-token'))}`,
+          `  admin UI    ${config.adminPassword ? 'on, user admin (ADMIN_PASSWORD), namespace /admin' : 'off (set ADMIN_PASSWORD)'}`,
+        ]),
     `  status      ./scripts/status.sh     stop  ./scripts/down.sh${detached ? '' : '  (or Ctrl-C)'}`,
     '',
   ].join('\n');
@@ -76,16 +120,21 @@ function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
 /** Everything that can be known wrong before anything starts; nginx's configuration is rendered
  * and checked here, for the supervisor to use. */
 async function checkBeforeStart(): Promise<void> {
-  await ensureSystemPackages(config.redisUrl === undefined ? [NGINX, REDIS] : [NGINX]);
+  const parts = kitParts(config, dir);
+  await ensureSystemPackages([
+    ...(parts.some((p) => p.kind === 'nginx') ? [NGINX] : []),
+    ...(parts.some((p) => p.kind === 'redis') ? [REDIS] : []),
+  ]);
   prepareRunDir(dir);
   takeStartLock(dir);
-  refuseLinkedLogs(kitParts(config, dir), dir);
+  recordRole(dir, config.role);
+  refuseLinkedLogs(parts, dir);
   const progress = progressLine();
   progress('checking ports, Redis, APP_MODULE and the nginx configuration');
   await checkPorts(config);
   await checkRedisUrl(config);
   await checkAppModule(config);
-  await renderNginx(config, dir);
+  if (parts.some((p) => p.kind === 'nginx')) await renderNginx(config, dir);
   clearProgress();
 }
 
@@ -143,7 +192,8 @@ async function startDetached(): Promise<void> {
   const child = spawn(process.execPath, ['--import', 'tsx', self, '--supervise'], {
     detached: true,
     stdio: ['ignore', log, log],
-    env: process.env,
+    // --role, if given, holds for the supervisor too.
+    env: { ...process.env, KIT_ROLE: config.role },
   });
   child.unref();
   const pid = child.pid ?? fail('up.sh', 'could not start the supervisor', 'KIT_ERR_START');

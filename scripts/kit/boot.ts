@@ -5,7 +5,7 @@
 import { closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashAdminPassword } from '../../services/node/admin-auth.ts';
-import type { KitConfig } from './config.ts';
+import { type KitConfig, ownRedis } from './config.ts';
 import { kitParts, type Part, type StartSecrets, stopGroups } from './parts.ts';
 import { ownRedisUrl, writeRedisConf } from './redis-server.ts';
 import { handOverWritableDirs, type RunDir, secret, writeState } from './run-dir.ts';
@@ -25,7 +25,9 @@ export function refuseLinkedLogs(parts: readonly Part[], dir: RunDir): void {
 /** What only a start makes: the Redis password, the emit token, the admin password's hash. */
 function makeSecrets(config: KitConfig, dir: RunDir): StartSecrets {
   return {
-    redisUrl: config.redisUrl ?? ownRedisUrl(config, dir),
+    redisUrl: ownRedis(config.role, config.redisUrl, config.redisCluster)
+      ? ownRedisUrl(config, dir)
+      : config.redisUrl,
     emitToken: config.emitToken ?? secret(join(dir.root, 'emit-token')),
     // Unset ADMIN_PASSWORD: no hash handed over, the nodes keep the Admin UI off.
     adminPasswordHash:

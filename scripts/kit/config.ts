@@ -4,14 +4,18 @@
 // handed over by the supervisor (services/node/config.ts, HANDOVER).
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import {
+  type AdapterName,
   ConfigError,
   isPlaceholder,
+  parseAddresses,
   parseLogLevel,
   parseOrigins,
   parsePort,
+  parseRedisCluster,
   parseRedisUrl,
   ROOT,
 } from '../../services/node/config.ts';
@@ -27,11 +31,35 @@ export const OPTIONS = {
   PORT: { default: '3000', doc: 'the one public port: nginx listens here' },
   NODE_PORTS: {
     default: '6001,6002,6003,6004',
-    doc: 'one node per port, each bound to 127.0.0.1',
+    doc: 'one node per port, each bound to `NODE_HOST`',
+  },
+  KIT_ROLE: {
+    default: 'all',
+    doc: 'what this host runs: `all` (Redis unless `REDIS_URL`/`REDIS_CLUSTER`, the nodes and nginx), `nodes` (only the nodes; Redis must be outside, `EMIT_TOKEN` set), `balancer` (only nginx, in front of `UPSTREAMS`); `up.sh --role <role>` is the same',
+  },
+  NODE_HOST: {
+    default: '127.0.0.1',
+    doc: 'the address the nodes bind (an IP address); on a host of role `nodes` its private address',
+  },
+  UPSTREAMS: {
+    default: undefined,
+    doc: 'the nodes nginx spreads over, comma-separated `host:port` (may name nodes on other hosts; every balancer must list the same in the same order); unset: the local nodes',
+  },
+  BALANCERS: {
+    default: undefined,
+    doc: "comma-separated IP addresses of the balancers: the nodes accept connections only from these and this host, and trust their `X-Real-IP`; unset: any peer may connect, and only this host's nginx is trusted",
   },
   REDIS_URL: {
     default: undefined,
     doc: 'an existing Redis; unset means `up.sh` starts its own redis-server on loopback, with a password, keeping its data under `RUN_DIR`',
+  },
+  REDIS_CLUSTER: {
+    default: undefined,
+    doc: 'a Redis Cluster, comma-separated seed URLs (`redis://[:password@]host:port`); the nodes then use the sharded adapter and a cluster client. Exclusive with `REDIS_URL`',
+  },
+  ADAPTER: {
+    default: 'redis',
+    doc: '`redis` (pub/sub adapter), `redis-sharded` (sharded pub/sub, Redis 7; implied by `REDIS_CLUSTER`), `redis-streams` (not yet: refused)',
   },
   REDIS_PORT: {
     default: '6380',
@@ -86,10 +114,28 @@ export const OPTIONS = {
 export type OptionName = keyof typeof OPTIONS;
 type Env = Record<string, string | undefined>;
 
+export type Role = 'all' | 'nodes' | 'balancer';
+
+/** A node nginx proxies to, as UPSTREAMS names it. */
+export interface UpstreamNode {
+  readonly host: string;
+  readonly port: number;
+}
+
 export interface KitConfig {
   readonly port: number;
   readonly nodePorts: readonly number[];
+  readonly role: Role;
+  /** The address the nodes bind. */
+  readonly nodeHost: string;
+  /** The nodes nginx proxies to; undefined: this host's own nodes (NODE_PORTS on NODE_HOST). */
+  readonly upstreams: readonly UpstreamNode[] | undefined;
+  /** Peers the nodes accept and trust besides this host; undefined: any peer, trust loopback. */
+  readonly balancers: readonly string[] | undefined;
   readonly redisUrl: string | undefined;
+  /** Seed URLs of a Redis Cluster; set, the kit starts no Redis and the nodes use a cluster client. */
+  readonly redisCluster: readonly string[] | undefined;
+  readonly adapter: AdapterName;
   readonly redisPort: number;
   /** maxmemory of the kit's own Redis, as redis.conf takes it (`512mb`). */
   readonly redisMaxmemory: string;
@@ -175,6 +221,67 @@ function secretValue(env: Env, name: 'EMIT_TOKEN' | 'ADMIN_PASSWORD', minLength:
   return secret;
 }
 
+/** The value of `--role <role>` (or `--role=<role>`) among a command's arguments. */
+export function roleArgument(args: readonly string[]): string | undefined {
+  const at = args.findIndex((a) => a === '--role' || a.startsWith('--role='));
+  if (at === -1) return undefined;
+  const arg = args[at] as string;
+  const role = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[at + 1];
+  if (role === undefined || role === '') {
+    throw new ConfigError('KIT_ROLE', '', '--role needs a value: all, nodes or balancer');
+  }
+  return role;
+}
+
+/** Whether this host runs the kit's own redis-server. */
+export function ownRedis(
+  role: Role,
+  redisUrl: string | undefined,
+  redisCluster: readonly string[] | undefined,
+): boolean {
+  return role === 'all' && redisUrl === undefined && redisCluster === undefined;
+}
+
+/** `host:port,host:port`: IPv4 and IPv6 (in brackets) addresses or host names, each listed once. */
+function parseUpstreams(raw: string | undefined): readonly UpstreamNode[] | undefined {
+  if (raw === undefined) return undefined;
+  const seen = new Set<string>();
+  const nodes = raw.split(',').map((entry) => {
+    const item = entry.trim();
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(item);
+    if (!match) throw new ConfigError('UPSTREAMS', raw, `"${item}" is not host:port`);
+    const [, host, port] = match as unknown as [string, string, string];
+    if (host.startsWith('[') && isIP(host.slice(1, -1)) !== 6) {
+      throw new ConfigError('UPSTREAMS', raw, `"${item}" is not an IPv6 address in brackets`);
+    }
+    const node = { host, port: parsePort('UPSTREAMS', port, raw) };
+    const key = `${node.host}:${node.port}`;
+    if (seen.has(key)) throw new ConfigError('UPSTREAMS', raw, `${key} is listed twice`);
+    seen.add(key);
+    return Object.freeze(node);
+  });
+  return Object.freeze(nodes);
+}
+
+function parseAdapter(env: Env, cluster: boolean): AdapterName {
+  const set = env.ADAPTER?.trim() ? (env.ADAPTER.trim() as string) : undefined;
+  if (set === undefined) return cluster ? 'redis-sharded' : 'redis';
+  if (set === 'redis-streams') {
+    throw new ConfigError('ADAPTER', set, 'is not available yet; use "redis" or "redis-sharded"');
+  }
+  if (set !== 'redis' && set !== 'redis-sharded') {
+    throw new ConfigError('ADAPTER', set, 'expected "redis", "redis-sharded" or "redis-streams"');
+  }
+  if (cluster && set === 'redis') {
+    throw new ConfigError(
+      'ADAPTER',
+      set,
+      'a Redis Cluster needs "redis-sharded" (PUBLISH on a cluster reaches every shard)',
+    );
+  }
+  return set;
+}
+
 export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
   const port = parsePort('PORT', value(env, 'PORT') as string);
 
@@ -190,10 +297,37 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
   }
   if (seen.has(port)) throw new ConfigError('NODE_PORTS', rawPorts, `port ${port} is also PORT`);
 
+  const role = value(env, 'KIT_ROLE') as string;
+  if (role !== 'all' && role !== 'nodes' && role !== 'balancer') {
+    throw new ConfigError('KIT_ROLE', role, 'expected "all", "nodes" or "balancer"');
+  }
+  const nodeHost = value(env, 'NODE_HOST') as string;
+  if (isIP(nodeHost) === 0) {
+    throw new ConfigError('NODE_HOST', nodeHost, 'expected an IP address like 10.0.0.11');
+  }
+  const upstreams = parseUpstreams(value(env, 'UPSTREAMS'));
+  const rawBalancers = value(env, 'BALANCERS');
+  const balancers =
+    rawBalancers === undefined ? undefined : parseAddresses('BALANCERS', rawBalancers);
+
   const rawRedisUrl = value(env, 'REDIS_URL');
   const redisUrl = rawRedisUrl === undefined ? undefined : parseRedisUrl('REDIS_URL', rawRedisUrl);
+  const rawCluster = value(env, 'REDIS_CLUSTER');
+  const redisCluster =
+    rawCluster === undefined ? undefined : parseRedisCluster('REDIS_CLUSTER', rawCluster);
+  if (redisUrl !== undefined && redisCluster !== undefined) {
+    throw new ConfigError('REDIS_CLUSTER', rawCluster, 'is exclusive with REDIS_URL: set one');
+  }
+  if (role === 'nodes' && redisUrl === undefined && redisCluster === undefined) {
+    throw new ConfigError(
+      'KIT_ROLE',
+      role,
+      'a nodes host starts no Redis: set REDIS_URL or REDIS_CLUSTER to the Redis every host shares',
+    );
+  }
+  const adapter = parseAdapter(env, redisCluster !== undefined);
   const redisPort = parsePort('REDIS_PORT', value(env, 'REDIS_PORT') as string);
-  if (redisUrl === undefined && (redisPort === port || seen.has(redisPort))) {
+  if (ownRedis(role, redisUrl, redisCluster) && (redisPort === port || seen.has(redisPort))) {
     throw new ConfigError('REDIS_PORT', String(redisPort), 'collides with PORT or NODE_PORTS');
   }
 
@@ -214,6 +348,13 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
     throw new ConfigError('APP_MODULE', rawApp, `no such file: ${appModule}`);
 
   const emitToken = secretValue(env, 'EMIT_TOKEN', 16);
+  if (role === 'nodes' && emitToken === undefined) {
+    throw new ConfigError(
+      'EMIT_TOKEN',
+      undefined,
+      'must be set on a nodes host: every nodes host must accept the same token',
+    );
+  }
   const adminPassword = secretValue(env, 'ADMIN_PASSWORD', 12);
 
   const redisMaxmemory = (value(env, 'REDIS_MAXMEMORY') as string).toLowerCase();
@@ -251,7 +392,13 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
   return Object.freeze({
     port,
     nodePorts: Object.freeze(nodePorts),
+    role,
+    nodeHost,
+    upstreams,
+    balancers,
     redisUrl,
+    redisCluster,
+    adapter,
     redisPort,
     redisMaxmemory,
     runDir,

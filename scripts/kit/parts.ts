@@ -2,9 +2,10 @@
 // them (the supervisor, up.sh, down.sh, status.sh, restart.sh, the bench) reads this table: its
 // name, kind and address, its log, how it is started, how readiness and liveness are probed,
 // which signal stops it, how long it may take, and where it sits in the stop order.
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { handOver, ROOT } from '../../services/node/config.ts';
-import type { KitConfig } from './config.ts';
+import { type KitConfig, ownRedis } from './config.ts';
 import type { Liveness } from './liveness.ts';
 import { httpFailure, httpOk, redisAnswers } from './probes.ts';
 import { existingRedisUrl, REDIS_BIN } from './redis-server.ts';
@@ -16,7 +17,8 @@ export type PartKind = 'redis' | 'node' | 'nginx';
 
 /** What only the start makes (secrets), and a part's start command may need. */
 export interface StartSecrets {
-  readonly redisUrl: string;
+  /** The one Redis of the nodes; unset with REDIS_CLUSTER, and on a balancer. */
+  readonly redisUrl: string | undefined;
   readonly emitToken: string;
   readonly adminPasswordHash: string | undefined;
 }
@@ -58,6 +60,10 @@ export const nodeName = (port: number) => `node-${port}`;
 /** How a node stops: SIGTERM drains it (services/node/shutdown.ts gives up after 8 s). */
 export const NODE_STOP = { stopSignal: 'SIGTERM', graceMs: 12_000, stopOrder: 1 } as const;
 
+/** A node's own address as a URL: where probes and status.sh reach it. */
+export const nodeUrl = (config: Pick<KitConfig, 'nodeHost'>, port: number) =>
+  `http://${isIP(config.nodeHost) === 6 ? `[${config.nodeHost}]` : config.nodeHost}:${port}`;
+
 /** nginx's public port as this host reaches it: HTTPS when TLS is on. */
 export const localUrl = (config: KitConfig) =>
   `${config.tls ? 'https' : 'http'}://127.0.0.1:${config.port}`;
@@ -80,34 +86,33 @@ function nodeEnvironment(handover: Record<string, string>): NodeJS.ProcessEnv {
 /** The parts this configuration runs, in start order. Reads and makes nothing. */
 export function kitParts(config: KitConfig, dir: RunDir): Part[] {
   const log = (name: string) => join(dir.logs, `${name}.log`);
-  const redis: Part[] =
-    config.redisUrl !== undefined
-      ? []
-      : [
-          {
-            name: 'redis',
-            kind: 'redis',
-            address: `127.0.0.1:${config.redisPort}`,
-            port: config.redisPort,
-            log: log('redis'),
-            launch: () => ({ command: REDIS_BIN, args: [join(dir.redis, 'redis.conf')] }),
-            ready: async () => {
-              const url = existingRedisUrl(config, dir);
-              return url !== undefined && (await redisAnswers(url, 1000));
-            },
-            readyTimeoutMs: 15_000,
-            // SIGTERM: redis-server writes its data and exits.
-            stopSignal: 'SIGTERM',
-            graceMs: 15_000,
-            stopOrder: 2,
-            unprivileged: true,
+  const redis: Part[] = !ownRedis(config.role, config.redisUrl, config.redisCluster)
+    ? []
+    : [
+        {
+          name: 'redis',
+          kind: 'redis',
+          address: `127.0.0.1:${config.redisPort}`,
+          port: config.redisPort,
+          log: log('redis'),
+          launch: () => ({ command: REDIS_BIN, args: [join(dir.redis, 'redis.conf')] }),
+          ready: async () => {
+            const url = existingRedisUrl(config, dir);
+            return url !== undefined && (await redisAnswers(url, 1000));
           },
-        ];
-  const nodes = config.nodePorts.map(
+          readyTimeoutMs: 15_000,
+          // SIGTERM: redis-server writes its data and exits.
+          stopSignal: 'SIGTERM',
+          graceMs: 15_000,
+          stopOrder: 2,
+          unprivileged: true,
+        },
+      ];
+  const nodes = (config.role === 'balancer' ? [] : config.nodePorts).map(
     (port): Part => ({
       name: nodeName(port),
       kind: 'node',
-      address: `127.0.0.1:${port}`,
+      address: new URL(nodeUrl(config, port)).host,
       port,
       log: log(nodeName(port)),
       launch: (secrets) => ({
@@ -115,10 +120,17 @@ export function kitParts(config: KitConfig, dir: RunDir): Part[] {
         args: ['--import', 'tsx', join(ROOT, 'services/node/main.ts')],
         env: nodeEnvironment(
           handOver({
-            nodeId: nodeName(port),
+            // Across hosts the port alone does not tell the nodes apart (/healthz, `session`).
+            nodeId: /^(127\.|::1$)/.test(config.nodeHost)
+              ? nodeName(port)
+              : `${nodeName(port)}@${config.nodeHost}`,
+            host: config.nodeHost,
             port,
             socketPath: nodeSocket(dir, port),
-            redisUrl: secrets.redisUrl,
+            balancers: config.balancers,
+            redisUrl: config.redisCluster ? undefined : secrets.redisUrl,
+            redisCluster: config.redisCluster,
+            adapter: config.adapter,
             appModule: config.appModule,
             emitToken: secrets.emitToken,
             adminPasswordHash: secrets.adminPasswordHash,
@@ -127,11 +139,11 @@ export function kitParts(config: KitConfig, dir: RunDir): Part[] {
           }),
         ),
       }),
-      ready: () => httpOk(`http://127.0.0.1:${port}/readyz`),
+      ready: () => httpOk(`${nodeUrl(config, port)}/readyz`),
       readyTimeoutMs: 45_000,
       liveness: {
         what: '/healthz',
-        check: () => httpFailure(`http://127.0.0.1:${port}/healthz`),
+        check: () => httpFailure(`${nodeUrl(config, port)}/healthz`),
       },
       ...NODE_STOP,
       unprivileged: true,
@@ -152,7 +164,7 @@ export function kitParts(config: KitConfig, dir: RunDir): Part[] {
     stopOrder: 0,
     unprivileged: false,
   };
-  return [...redis, ...nodes, nginx];
+  return [...redis, ...nodes, ...(config.role === 'nodes' ? [] : [nginx])];
 }
 
 /** The parts grouped by stop order, first to stop first. */

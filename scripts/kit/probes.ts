@@ -2,15 +2,15 @@
 import { request as httpsRequest } from 'node:https';
 import { createClient } from 'redis';
 
+const oneShotClient = (url: string, timeoutMs: number) =>
+  createClient({ url, socket: { connectTimeout: timeoutMs, reconnectStrategy: false } });
+
 async function withRedis<T>(
   url: string,
   timeoutMs: number,
-  use: (c: ReturnType<typeof createClient>) => Promise<T>,
+  use: (c: ReturnType<typeof oneShotClient>) => Promise<T>,
 ) {
-  const client = createClient({
-    url,
-    socket: { connectTimeout: timeoutMs, reconnectStrategy: false },
-  });
+  const client = oneShotClient(url, timeoutMs);
   client.on('error', () => {});
   try {
     await client.connect();
@@ -18,7 +18,7 @@ async function withRedis<T>(
   } catch {
     return undefined;
   } finally {
-    if (client.isOpen) await client.disconnect().catch(() => {});
+    if (client.isOpen) client.destroy();
   }
 }
 
@@ -29,7 +29,15 @@ export async function redisAnswers(url: string, timeoutMs = 2000): Promise<boole
 
 /** Redis INFO as a map, or undefined when Redis does not answer. */
 export async function redisInfo(url: string): Promise<Record<string, string> | undefined> {
-  const info = await withRedis(url, 2000, (c) => c.info());
+  return infoMap(await withRedis(url, 2000, (c) => c.info()));
+}
+
+/** CLUSTER INFO of one cluster node as a map, or undefined when it does not answer. */
+export async function redisClusterInfo(url: string): Promise<Record<string, string> | undefined> {
+  return infoMap(await withRedis(url, 2000, (c) => c.sendCommand<string>(['CLUSTER', 'INFO'])));
+}
+
+function infoMap(info: string | undefined): Record<string, string> | undefined {
   if (info === undefined) return undefined;
   return Object.fromEntries(
     info

@@ -11,7 +11,7 @@ import { KitError } from '../../services/node/errors.ts';
 import type { KitConfig } from './config.ts';
 import type { RunDir } from './run-dir.ts';
 import { createNew, writeAtomic } from './safe-files.ts';
-import { chooseUpstream, socketPath } from './upstream.ts';
+import { upstreamServers } from './upstream.ts';
 
 const run = promisify(execFile);
 
@@ -56,7 +56,6 @@ export async function nginxVariables(
   dir: RunDir,
 ): Promise<Record<string, string>> {
   const rlimit = await openFilesLimit();
-  const upstream = chooseUpstream(config, dir);
   return {
     PORT: String(config.port),
     LISTEN_TLS: config.tls ? 'ssl http2 ' : '',
@@ -70,12 +69,8 @@ export async function nginxVariables(
     WORKER_CONNECTIONS: String(rlimit - RESERVED_FDS),
     NGINX_DIR: dir.nginx,
     LOG_DIR: dir.logs,
-    UPSTREAM_SERVERS: config.nodePorts
-      .map((port) => {
-        const address =
-          upstream.kind === 'unix' ? `unix:${socketPath(dir, port)}` : `127.0.0.1:${port}`;
-        return `        server ${address} max_fails=0;`;
-      })
+    UPSTREAM_SERVERS: upstreamServers(config, dir)
+      .map((line) => `        ${line}`)
       .join('\n'),
   };
 }

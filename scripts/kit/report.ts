@@ -3,7 +3,8 @@
 import { relative } from 'node:path';
 import { ROOT } from '../../services/node/config.ts';
 import { ERRORS, type ErrorCode, KitError } from '../../services/node/errors.ts';
-import { type KitConfig, loadKitConfig, readEnv } from './config.ts';
+import { type KitConfig, loadKitConfig, readEnv, roleArgument } from './config.ts';
+import { recordedRole, runDir } from './run-dir.ts';
 
 /**
  * The one way a command gives up: `<command>: <CODE> <message>` on stderr, and the code's exit
@@ -20,10 +21,30 @@ export function fail(
   process.exit(ERRORS[known].exit);
 }
 
-/** The kit's configuration, or the script's one-line refusal naming the bad variable. */
-export function configOrFail(script: string): KitConfig {
+/**
+ * The kit's configuration, or the script's one-line refusal naming the bad variable. The role is
+ * `--role <role>`, else KIT_ROLE, else the one the kit running in RUN_DIR was started with, so
+ * that status.sh, down.sh, reload.sh and restart.sh on a host act on what runs there.
+ */
+export function configOrFail(
+  script: string,
+  { args = process.argv.slice(2), lenient = false } = {},
+): KitConfig {
   try {
-    return loadKitConfig(readEnv());
+    const env = readEnv();
+    const flag = roleArgument(args);
+    if (flag !== undefined) return loadKitConfig({ ...env, KIT_ROLE: flag });
+    const config = loadKitConfig(env);
+    if (env.KIT_ROLE?.trim()) return config;
+    const recorded = recordedRole(runDir(config.runDir));
+    if (recorded === undefined || recorded === config.role) return config;
+    try {
+      return loadKitConfig({ ...env, KIT_ROLE: recorded });
+    } catch (error) {
+      // down.sh stops what the pid files name: the role's other variables do not matter to it.
+      if (lenient) return config;
+      throw error;
+    }
   } catch (error) {
     fail(script, error);
   }

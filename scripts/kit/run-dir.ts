@@ -131,6 +131,19 @@ export interface KitState {
   updatedAt: string;
 }
 
+/** The role up.sh last started the kit in this RUN_DIR with (written by up.sh). */
+export function recordedRole(dir: RunDir): string | undefined {
+  try {
+    return readFileSync(join(dir.root, 'role'), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function recordRole(dir: RunDir, role: string): void {
+  writeAtomic(join(dir.root, 'role'), `${role}\n`);
+}
+
 export function readState(dir: RunDir): KitState | undefined {
   try {
     return JSON.parse(readFileSync(dir.stateFile, 'utf8')) as KitState;

@@ -1,15 +1,31 @@
 // How nginx reaches the nodes. Over a Unix socket per node a WebSocket message costs the node and
 // nginx about a quarter less CPU than over loopback TCP (measured in the room fan-out bench), so
 // that is the default wherever nginx's workers can open the sockets. The nodes listen on their
-// ports all the same: health checks, status.sh and direct access use those.
+// ports all the same: health checks, status.sh and direct access use those. Nodes on other hosts
+// (UPSTREAMS, or a balancer host) are reached over TCP with passive health (REMOTE_HEALTH).
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError } from '../../services/node/config.ts';
-import type { KitConfig } from './config.ts';
+import type { KitConfig, UpstreamNode } from './config.ts';
 import type { RunDir } from './run-dir.ts';
 
-/** Unix: each node at `socketPath(dir, port)`; TCP: each at its port, and why not Unix. */
-export type Upstream = { readonly kind: 'unix' } | { readonly kind: 'tcp'; readonly why: string };
+/**
+ * Unix: each local node at `socketPath(dir, port)`; TCP: each local node at its port, and why not
+ * Unix; remote: the nodes UPSTREAMS names (or NODE_HOST:NODE_PORTS on a balancer host).
+ */
+export type Upstream =
+  | { readonly kind: 'unix' }
+  | { readonly kind: 'tcp'; readonly why: string }
+  | { readonly kind: 'remote'; readonly nodes: readonly UpstreamNode[] };
+
+/**
+ * Passive health for nodes reached over a network. A dead host does not refuse a connection, it
+ * lets it time out (proxy_connect_timeout, 2 s): after one such failure nginx sends nobody there
+ * for fail_timeout, then tries it again with one request. Without it (max_fails=0, right for
+ * local nodes, see nginx.conf.template) every request of a client hashed to a lost host waits the
+ * connect timeout before moving on. Measured in test/multihost/host-loss.test.ts.
+ */
+export const REMOTE_HEALTH = 'max_fails=1 fail_timeout=5s';
 
 /** Longest Unix socket path Linux takes (sun_path is 108 bytes with its terminating zero). */
 const MAX_SOCKET_PATH = 107;
@@ -58,8 +74,16 @@ export function unreachableWhy(
   }
 }
 
-/** The way in for this configuration: NGINX_UPSTREAM=unix insists, auto falls back to TCP. */
+/**
+ * The way in for this configuration: the nodes UPSTREAMS names, or on a balancer host the nodes
+ * at NODE_HOST; else the local nodes, where NGINX_UPSTREAM=unix insists, auto falls back to TCP.
+ */
 export function chooseUpstream(config: KitConfig, dir: RunDir): Upstream {
+  if (config.upstreams !== undefined) return { kind: 'remote', nodes: config.upstreams };
+  if (config.role === 'balancer') {
+    const nodes = config.nodePorts.map((port) => ({ host: config.nodeHost, port }));
+    return { kind: 'remote', nodes };
+  }
   if (config.nginxUpstream === 'tcp') return { kind: 'tcp', why: 'NGINX_UPSTREAM=tcp' };
   const why = unreachableWhy(dir, config.nodePorts);
   if (why === undefined) return { kind: 'unix' };
@@ -69,8 +93,26 @@ export function chooseUpstream(config: KitConfig, dir: RunDir): Upstream {
   return { kind: 'tcp', why };
 }
 
+/** nginx's `server` lines for the upstream block, in the order UPSTREAMS lists them. */
+export function upstreamServers(config: KitConfig, dir: RunDir): string[] {
+  const upstream = chooseUpstream(config, dir);
+  if (upstream.kind === 'remote') {
+    return upstream.nodes.map((node) => `server ${node.host}:${node.port} ${REMOTE_HEALTH};`);
+  }
+  const host = config.nodeHost.includes(':') ? `[${config.nodeHost}]` : config.nodeHost;
+  return config.nodePorts.map((port) => {
+    const address = upstream.kind === 'unix' ? `unix:${socketPath(dir, port)}` : `${host}:${port}`;
+    return `server ${address} max_fails=0;`;
+  });
+}
+
 export function describeUpstream(upstream: Upstream): string {
-  return upstream.kind === 'unix'
-    ? 'nginx reaches the nodes over Unix sockets in RUN_DIR/sockets'
-    : `nginx reaches the nodes over TCP (${upstream.why})`;
+  switch (upstream.kind) {
+    case 'unix':
+      return 'nginx reaches the nodes over Unix sockets in RUN_DIR/sockets';
+    case 'tcp':
+      return `nginx reaches the nodes over TCP (${upstream.why})`;
+    case 'remote':
+      return `nginx reaches ${upstream.nodes.map((n) => `${n.host}:${n.port}`).join(', ')} over TCP (${REMOTE_HEALTH})`;
+  }
 }

@@ -1,7 +1,10 @@
 // Sessions, users and messages in Redis, each key with a time to live, so that a user who
 // reloads the page or reconnects to another node keeps its identity and history.
+// Cluster-safe (REDIS_CLUSTER): every MULTI touches one key, and what touches several keys sends
+// one command (or MULTI) per key; the presence keys share a hash tag (presence-keys.ts). A stored
+// message is acknowledged only once a replica has it (waitForReplica): a failover loses none.
 import { randomUUID } from 'node:crypto';
-import type { Redis } from '../node/redis.ts';
+import { type Redis, waitForReplica } from '../node/redis.ts';
 import { presenceKey } from './presence-keys.ts';
 
 /** How long an idle session, a user and stored messages are kept. */
@@ -91,8 +94,6 @@ export function messageId(ts: number): string {
   return `${ts.toString(36).padStart(9, '0')}-${randomUUID().slice(0, 8)}`;
 }
 
-type Multi = ReturnType<Redis['multi']>;
-
 export class ChatStore {
   constructor(private readonly redis: Redis) {}
 
@@ -109,16 +110,23 @@ export class ChatStore {
 
   /** Stores or refreshes a session and its user, and renews their time to live. */
   async touch(session: Session): Promise<void> {
-    await this.redis
-      .multi()
-      .hSet(key.session(session.sessionID), { userID: session.userID, username: session.username })
-      .expire(key.session(session.sessionID), TTL_SECONDS)
-      .hSet(key.user(session.userID), { username: session.username })
-      .expire(key.user(session.userID), TTL_SECONDS)
-      .zAdd(key.users, { score: Date.now(), value: session.userID })
+    const sessionKey = key.session(session.sessionID);
+    const userKey = key.user(session.userID);
+    await Promise.all([
+      this.redis
+        .multi()
+        .hSet(sessionKey, { userID: session.userID, username: session.username })
+        .expire(sessionKey, TTL_SECONDS)
+        .exec(),
+      this.redis
+        .multi()
+        .hSet(userKey, { username: session.username })
+        .expire(userKey, TTL_SECONDS)
+        .exec(),
+      this.redis.zAdd(key.users, { score: Date.now(), value: session.userID }),
       // The rooms live as long as the session they belong to (an empty set has no key: no-op).
-      .expire(key.sessionRooms(session.sessionID), TTL_SECONDS)
-      .exec();
+      this.redis.expire(key.sessionRooms(session.sessionID), TTL_SECONDS),
+    ]);
   }
 
   /** Rooms a session has joined, so a reconnecting socket is back in them before its first event. */
@@ -143,24 +151,26 @@ export class ChatStore {
    * `messages`. Two round trips, whatever the histories hold.
    */
   async usersFor(me: string): Promise<Array<KnownUser & { messages: PrivateMessage[] }>> {
-    const [, ids, recent] = (await this.redis
-      .multi()
-      .zRemRangeByScore(key.users, '-inf', Date.now() - TTL_SECONDS * 1000)
-      .zRange(key.users, 0, USERS_LISTED - 1, { REV: true })
-      .zRange(key.conversations(me), 0, CONVERSATIONS_WITH_MESSAGES - 1, { REV: true })
-      .exec()) as unknown as [number, string[], string[]];
+    // Commands sent in one go are pipelined by the client (on a cluster, per shard).
+    const [[, ids], recent] = (await Promise.all([
+      this.redis
+        .multi()
+        .zRemRangeByScore(key.users, '-inf', Date.now() - TTL_SECONDS * 1000)
+        .zRange(key.users, 0, USERS_LISTED - 1, { REV: true })
+        .exec(),
+      this.redis.zRange(key.conversations(me), 0, CONVERSATIONS_WITH_MESSAGES - 1, { REV: true }),
+    ])) as unknown as [[number, string[]], string[]];
     const shown = new Set(ids);
     const talked = recent.filter((id) => shown.has(id));
 
-    const multi = this.redis.multi();
-    for (const id of ids) {
-      multi
-        .hGet(key.user(id), 'username')
-        .exists(presenceKey.userInstances(id))
-        .zScore(presenceKey.leaving, id);
-    }
-    for (const id of talked) multi.zRange(key.conversation(me, id), ...pageRange(undefined));
-    const replies = (await multi.exec()) as unknown[];
+    const replies: unknown[] = await Promise.all([
+      ...ids.flatMap((id) => [
+        this.redis.hGet(key.user(id), 'username'),
+        this.redis.exists(presenceKey.userInstances(id)),
+        this.redis.zScore(presenceKey.leaving, id),
+      ]),
+      ...talked.map((id) => this.redis.zRange(key.conversation(me, id), ...pageRange(undefined))),
+    ]);
 
     // Newest conversation first, each newest message first, until the budget is spent: what each
     // user carries is still its latest messages, so paging with the oldest id misses nothing.
@@ -202,28 +212,33 @@ export class ChatStore {
     return parseMembers<PrivateMessage>(members);
   }
 
-  /** Stores the message and moves the conversation to the top of both parties' index, at once. */
+  /** Stores the message and moves the conversation to the top of both parties' index. */
   async savePrivateMessage(message: PrivateMessage): Promise<void> {
-    const multi = this.redis.multi();
-    this.append(multi, key.conversation(message.from, message.to), message, PRIVATE_HISTORY);
-    for (const [mine, other] of [
-      [message.from, message.to],
-      [message.to, message.from],
-    ] as const) {
-      const k = key.conversations(mine);
-      multi
-        // GT: a message stamped earlier by a node whose clock lags never moves it back.
-        .zAdd(k, { score: message.ts, value: other }, { GT: true })
-        .zRemRangeByRank(k, 0, -(CONVERSATIONS_KEPT + 1))
-        .expire(k, TTL_SECONDS);
-    }
-    await multi.exec();
+    const conversation = key.conversation(message.from, message.to);
+    await Promise.all([
+      this.append(conversation, message, PRIVATE_HISTORY),
+      ...[
+        [message.from, message.to],
+        [message.to, message.from],
+      ].map(([mine, other]) => {
+        const k = key.conversations(mine as string);
+        return (
+          this.redis
+            .multi()
+            // GT: a message stamped earlier by a node whose clock lags never moves it back.
+            .zAdd(k, { score: message.ts, value: other as string }, { comparison: 'GT' })
+            .zRemRangeByRank(k, 0, -(CONVERSATIONS_KEPT + 1))
+            .expire(k, TTL_SECONDS)
+            .exec()
+        );
+      }),
+    ]);
+    await waitForReplica(this.redis, conversation);
   }
 
   async saveRoomMessage(message: RoomMessage): Promise<void> {
-    const multi = this.redis.multi();
-    this.append(multi, key.room(message.room), message, ROOM_HISTORY);
-    await multi.exec();
+    await this.append(key.room(message.room), message, ROOM_HISTORY);
+    await waitForReplica(this.redis, key.room(message.room));
   }
 
   /** The latest room messages, oldest first (as `join` answers). */
@@ -236,11 +251,13 @@ export class ChatStore {
     return parseMembers<RoomMessage>(await this.redis.zRange(key.room(room), ...pageRange(before)));
   }
 
-  /** Queues on `multi` the writes that add a message to a history set and keep it bounded. */
-  private append(multi: Multi, k: string, message: { id: string }, keep: number): void {
-    multi
+  /** Adds a message to a history set and keeps it bounded, in one MULTI on that key. */
+  private async append(k: string, message: { id: string }, keep: number): Promise<void> {
+    await this.redis
+      .multi()
       .zAdd(k, { score: 0, value: `${message.id}|${JSON.stringify(message)}` })
       .zRemRangeByRank(k, 0, -(keep + 1))
-      .expire(k, TTL_SECONDS);
+      .expire(k, TTL_SECONDS)
+      .exec();
   }
 }

@@ -27,7 +27,9 @@ class NodeRedisStore extends InMemoryStore {
   }
 
   override saveSession(sessionId: string): void {
-    this.redis.set(`kit-admin#${sessionId}`, '1', { EX: 86_400 }).catch(() => {});
+    this.redis
+      .set(`kit-admin#${sessionId}`, '1', { expiration: { type: 'EX', value: 86_400 } })
+      .catch(() => {});
   }
 }
 

@@ -3,13 +3,36 @@ import type { IncomingMessage } from 'node:http';
 /** This host's own addresses, as Node reports a peer. */
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
+/** The balancers on other hosts (BALANCERS), as Node reports a peer; set once at start. */
+let balancers: ReadonlySet<string> = new Set();
+
+/** IPv4 peers arrive as `::ffff:a.b.c.d` on a dual-stack socket: one form for comparing. */
+const plain = (address: string) => address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+
+/**
+ * Tells this module which peers are the kit's balancers (startNode does): those on other hosts
+ * (BALANCERS), and this host on the address the node binds, which its own nginx and probes use.
+ */
+export function trustBalancers(addresses: readonly string[] | undefined, ownAddress: string): void {
+  balancers = new Set([...(addresses ?? []), ownAddress].map(plain));
+}
+
 /**
  * Whether the peer may speak for the client: nginx, the only way in from outside, reaches a node
- * over a Unix socket (no address) or loopback and names the client in X-Real-IP and its scheme
- * in X-Forwarded-Proto (nginx/nginx.conf.template). Any other peer is the client itself.
+ * over a Unix socket (no address), loopback, or from a balancer host named in BALANCERS, and names
+ * the client in X-Real-IP and its scheme in X-Forwarded-Proto (nginx/nginx.conf.template). Any
+ * other peer is the client itself.
  */
 export function viaProxy(peer: string | undefined): boolean {
-  return peer === undefined || LOOPBACK.has(peer);
+  return peer === undefined || LOOPBACK.has(peer) || balancers.has(plain(peer));
+}
+
+/**
+ * Whether a peer may connect to the node at all: with BALANCERS set, only this host and the
+ * balancers; unset, anyone who can reach NODE_HOST.
+ */
+export function peerAllowed(peer: string | undefined, restricted: boolean): boolean {
+  return !restricted || peer === undefined || LOOPBACK.has(peer) || balancers.has(plain(peer));
 }
 
 /** The address of the client behind a request. */

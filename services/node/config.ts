@@ -2,6 +2,7 @@
 // that the supervisor writes with handOver() and the node reads with loadNodeConfig(), so the two
 // cannot drift apart. The operator's variables are read by the scripts (scripts/kit/config.ts);
 // a node sees only these, the process basics and the application's own APP_* variables.
+import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KitError } from './errors.ts';
@@ -20,13 +21,23 @@ export class ConfigError extends KitError {
 
 type Env = Record<string, string | undefined>;
 
+/** The Socket.IO adapters the kit offers (ADAPTER). */
+export type AdapterName = 'redis' | 'redis-sharded';
+
 /** What one node process needs. */
 export interface NodeConfig {
   readonly nodeId: string;
+  /** The address it binds. */
+  readonly host: string;
   readonly port: number;
   /** The Unix socket nginx connects to, besides the port (unset: the port only). */
   readonly socketPath: string | undefined;
-  readonly redisUrl: string;
+  /** Peers besides this host that may connect, and whose X-Real-IP counts; unset: anyone. */
+  readonly balancers: readonly string[] | undefined;
+  /** One Redis, or (exclusive) the seed URLs of a Redis Cluster. */
+  readonly redisUrl: string | undefined;
+  readonly redisCluster: readonly string[] | undefined;
+  readonly adapter: AdapterName;
   readonly appModule: string;
   readonly emitToken: string;
   /** Salted SHA-256 of the Admin UI password (admin-auth.ts); unset: the Admin UI is off. */
@@ -38,9 +49,13 @@ export interface NodeConfig {
 /** The supervisor → node handover: every NodeConfig field and the variable that carries it. */
 export const HANDOVER = {
   nodeId: 'KIT_NODE_ID',
+  host: 'KIT_NODE_HOST',
   port: 'KIT_NODE_PORT',
   socketPath: 'KIT_NODE_SOCKET',
+  balancers: 'KIT_BALANCERS',
   redisUrl: 'KIT_REDIS_URL',
+  redisCluster: 'KIT_REDIS_CLUSTER',
+  adapter: 'KIT_ADAPTER',
   appModule: 'KIT_APP_MODULE',
   emitToken: 'KIT_EMIT_TOKEN',
   adminPasswordHash: 'KIT_ADMIN_PASSWORD_HASH',
@@ -76,11 +91,33 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
   const optional = (field: keyof NodeConfig) => env[HANDOVER[field]] || undefined;
   const nodeId = required('nodeId');
   const appModule = required('appModule');
+  const host = required('host');
+  if (isIP(host) === 0) throw new ConfigError(HANDOVER.host, host, 'not an IP address');
+  const rawBalancers = optional('balancers');
+  const rawUrl = optional('redisUrl');
+  const rawCluster = optional('redisCluster');
+  if ((rawUrl === undefined) === (rawCluster === undefined)) {
+    throw new ConfigError(
+      HANDOVER.redisUrl,
+      rawUrl,
+      `exactly one of ${HANDOVER.redisUrl} and ${HANDOVER.redisCluster} must be set`,
+    );
+  }
+  const adapter = required('adapter');
+  if (adapter !== 'redis' && adapter !== 'redis-sharded') {
+    throw new ConfigError(HANDOVER.adapter, adapter, 'expected "redis" or "redis-sharded"');
+  }
   return Object.freeze({
     nodeId,
+    host,
     port: parsePort(HANDOVER.port, required('port')),
     socketPath: optional('socketPath'),
-    redisUrl: parseRedisUrl(HANDOVER.redisUrl, required('redisUrl')),
+    balancers:
+      rawBalancers === undefined ? undefined : parseAddresses(HANDOVER.balancers, rawBalancers),
+    redisUrl: rawUrl === undefined ? undefined : parseRedisUrl(HANDOVER.redisUrl, rawUrl),
+    redisCluster:
+      rawCluster === undefined ? undefined : parseRedisCluster(HANDOVER.redisCluster, rawCluster),
+    adapter,
     appModule: isAbsolute(appModule) ? appModule : resolve(ROOT, appModule),
     emitToken: required('emitToken'),
     adminPasswordHash: optional('adminPasswordHash'),
@@ -109,6 +146,24 @@ export function parseRedisUrl(name: string, raw: string): string {
     throw new ConfigError(name, raw, 'the scheme must be redis:// or rediss://');
   }
   return raw;
+}
+
+/** Comma-separated seed URLs of a Redis Cluster. */
+export function parseRedisCluster(name: string, raw: string): readonly string[] {
+  const seeds = raw.split(',').map((s) => s.trim());
+  if (seeds.some((s) => s === '')) throw new ConfigError(name, raw, 'empty entry in the list');
+  return Object.freeze(seeds.map((seed) => parseRedisUrl(name, seed)));
+}
+
+/** Comma-separated IP addresses, in the form Node reports a peer (IPv4 also as ::ffff:a.b.c.d). */
+export function parseAddresses(name: string, raw: string): readonly string[] {
+  const addresses = raw.split(',').map((a) => a.trim());
+  for (const address of addresses) {
+    if (isIP(address) === 0) {
+      throw new ConfigError(name, raw, `"${address}" is not an IP address`);
+    }
+  }
+  return Object.freeze(addresses);
 }
 
 export function parseOrigins(

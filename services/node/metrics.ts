@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Server } from 'socket.io';
-import { fromLoopback } from './client-address.ts';
+import { clientAddress, fromLoopback } from './client-address.ts';
 
 export interface NodeMetrics {
   readonly registry: Registry;
@@ -103,13 +103,18 @@ export function createMetrics(nodeId: string, io: () => Server | undefined): Nod
 }
 
 /**
- * Served to this host only (a scraper on the node's own address, or through nginx from
- * loopback): the figures name the Node version, memory and client counts, which are nobody
- * else's business. Others get the same 404 as any unknown path.
+ * Served to this host only (a scraper on loopback or on the node's own address `host`, or through
+ * nginx from loopback): the figures name the Node version, memory and client counts, which are
+ * nobody else's business. Others get the same 404 as any unknown path.
  */
-export function registerMetricsRoute(app: FastifyInstance, metrics: NodeMetrics): void {
+export function registerMetricsRoute(
+  app: FastifyInstance,
+  metrics: NodeMetrics,
+  host: string,
+): void {
   app.get('/metrics', async (request, reply) => {
-    if (!fromLoopback(request.raw)) {
+    const sameHost = clientAddress(request.raw).replace(/^::ffff:/, '') === host;
+    if (!fromLoopback(request.raw) && !sameHost) {
       return reply.code(404).send({ error: 'not found' });
     }
     reply.type(metrics.registry.contentType);

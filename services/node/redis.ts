@@ -1,18 +1,34 @@
+// The node's Redis connections: three clients (publish, subscribe, data) to one Redis (REDIS_URL
+// or the kit's own), or three cluster clients to a Redis Cluster (REDIS_CLUSTER), and the adapter
+// made of the first two: the pub/sub adapter, or the sharded one (SPUBLISH/SSUBSCRIBE).
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { FastifyBaseLogger } from 'fastify';
-import { createClient, type RedisClientType } from 'redis';
+import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
+import type { AdapterName, NodeConfig } from './config.ts';
 
+/**
+ * What the application gets: a client of one Redis, or (REDIS_CLUSTER) a cluster client with the
+ * same commands, each sent to the shard of its first key. On a cluster, keys one command or MULTI
+ * uses together must share a hash tag (`{…}`), and `sendCommand` takes the key first.
+ */
 export type Redis = RedisClientType;
+type Cluster = RedisClusterType;
+type Client = Redis | Cluster;
+type AdapterFactory = ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
 
 export interface RedisClients {
   /** Publishes for the adapter. Its offline queue stays on: what is published while Redis is
    * away is sent when it returns, and the adapter never sees a rejected publish. */
-  readonly pub: Redis;
+  readonly pub: Client;
   /** Subscribes for the adapter. node-redis re-subscribes after a reconnect
-   * (test/integration/redis-restart.test.ts proves it; see socket.io#4845, redis-adapter#446). */
-  readonly sub: Redis;
+   * (test/integration/redis-restart.test.ts and test/multihost/ prove it; see socket.io#4845,
+   * redis-adapter#446, node-redis#3311). */
+  readonly sub: Client;
   /** Handed to the application. Offline queue off, so a command fails at once while Redis is
    * away instead of hanging an acknowledgement until it returns. */
   readonly data: Redis;
+  /** The Socket.IO adapter on `pub` and `sub`. */
+  adapter(key: string): AdapterFactory;
   ready(): boolean;
   notReadyReason(): string | undefined;
   close(): Promise<void>;
@@ -27,32 +43,94 @@ export interface RedisEvents {
 // a couple of seconds of Redis answering again.
 const reconnectStrategy = (retries: number): number => Math.min(100 * 2 ** retries, 2000);
 
+const isCluster = (client: unknown): client is Cluster =>
+  typeof (client as { nodeClient?: unknown }).nodeClient === 'function';
+
+/**
+ * Every connection (each cluster node's too) sends PING a second after the last reply and is
+ * closed after 3 s without a byte: a Redis whose host vanished (no reset, no FIN; a cut link) is
+ * left within 4 s, and a cluster client then looks up the topology again (after 1 s of failed
+ * reconnects) and finds the promoted replica. Without it, commands and subscriptions to the lost
+ * node hang until TCP gives up, minutes later. PING is allowed on subscribed connections too.
+ */
+const LIVENESS = { pingInterval: 1000, socketTimeout: 3000 } as const;
+
+/**
+ * Waits until the writes this node sent to `key`'s shard reached a replica, at most `timeoutMs`;
+ * a Redis Cluster replicates asynchronously, and a write acknowledged before that could vanish
+ * when a failover promotes the replica. Resolves with the replicas that have it (one Redis
+ * without replicas: 0 at once).
+ */
+export async function waitForReplica(redis: Redis, key: string, timeoutMs = 1000): Promise<number> {
+  const client: unknown = redis;
+  if (!isCluster(client)) return 0;
+  const reply = await client.sendCommand(key, false, ['WAIT', '1', String(timeoutMs)]);
+  return Number(reply);
+}
+
+/** The password and TLS of the first seed hold for every node of the cluster it finds. */
+function clusterDefaults(seeds: readonly string[]) {
+  const first = new URL(seeds[0] as string);
+  return {
+    username: first.username ? decodeURIComponent(first.username) : undefined,
+    password: first.password ? decodeURIComponent(first.password) : undefined,
+  };
+}
+
 export async function connectRedis(
-  url: string,
+  config: Pick<NodeConfig, 'redisUrl' | 'redisCluster' | 'adapter'>,
   log: FastifyBaseLogger,
   events: RedisEvents,
 ): Promise<RedisClients> {
-  const make = (name: string, disableOfflineQueue: boolean): Redis => {
-    const client = createClient({
-      url,
-      disableOfflineQueue,
-      pingInterval: 5000,
-      socket: { reconnectStrategy, connectTimeout: 3000 },
-    }) as Redis;
+  const watch = <C extends Client>(name: string, client: C): C => {
     let lastLogged = 0;
-    client.on('error', (error: Error) => {
+    const onError = (error: Error) => {
       events.onError(name, error);
       // A Redis outage raises an error per reconnect attempt; one line a few seconds is enough.
       if (Date.now() - lastLogged > 5000) {
         lastLogged = Date.now();
         log.warn({ client: name, err: error.message }, 'redis client error');
       }
-    });
+    };
+    client.on('error', onError);
+    // A cluster client reports a lost node (a master killed, before its replica takes over) here.
+    if (isCluster(client)) client.on('node-error', onError);
     client.on('ready', () => {
       events.onReady(name);
       log.info({ client: name }, 'redis client ready');
     });
     return client;
+  };
+  const socket = {
+    reconnectStrategy,
+    connectTimeout: 3000,
+    socketTimeout: LIVENESS.socketTimeout,
+  };
+  const make = (name: string, disableOfflineQueue: boolean): Client => {
+    if (config.redisCluster !== undefined) {
+      return watch(
+        name,
+        createCluster({
+          rootNodes: config.redisCluster.map((url) => ({ url })),
+          defaults: {
+            ...clusterDefaults(config.redisCluster),
+            disableOfflineQueue,
+            pingInterval: LIVENESS.pingInterval,
+            socket,
+          },
+          topologyRefreshOnReconnectionAttemptStrategy: 1000,
+        }) as unknown as Cluster,
+      );
+    }
+    return watch(
+      name,
+      createClient({
+        url: config.redisUrl,
+        disableOfflineQueue,
+        pingInterval: LIVENESS.pingInterval,
+        socket,
+      }) as Redis,
+    );
   };
 
   const pub = make('pub', false);
@@ -65,22 +143,40 @@ export async function connectRedis(
   connected.catch((error: Error) => log.error({ err: error.message }, 'redis connect failed'));
   await Promise.race([connected, new Promise((r) => setTimeout(r, 5000).unref())]);
 
+  const down = () =>
+    Object.entries(clients)
+      .filter(([, c]) => !clientReady(c))
+      .map(([name]) => name);
   return {
-    ...clients,
-    ready: () => pub.isReady && sub.isReady && data.isReady,
+    pub,
+    sub,
+    data: data as Redis,
+    adapter: (key) => makeAdapter(config.adapter, pub, sub, key),
+    ready: () => down().length === 0,
     notReadyReason() {
-      const down = Object.entries(clients)
-        .filter(([, c]) => !c.isReady)
-        .map(([name]) => name);
-      return down.length === 0 ? undefined : `redis unreachable (${down.join(', ')} client)`;
+      const names = down();
+      return names.length === 0 ? undefined : `redis unreachable (${names.join(', ')} client)`;
     },
     async close() {
       await Promise.allSettled(
         // quit() waits for Redis to answer, which during an outage would hold up every drain.
-        Object.values(clients).map((c) =>
-          c.isReady ? c.quit() : c.isOpen ? c.disconnect() : undefined,
-        ),
+        Object.values(clients).map((c) => (c.isReady ? c.close() : c.destroy())),
       );
     },
   };
+}
+
+function clientReady(client: Client): boolean {
+  return client.isReady;
+}
+
+function makeAdapter(name: AdapterName, pub: Client, sub: Client, key: string): AdapterFactory {
+  if (name === 'redis-sharded') {
+    // Static: one channel per namespace, subscribed when the namespace is made. In the default
+    // dynamic mode each room gets a channel subscribed without waiting when its first member
+    // joins a node (the adapter does not wait for SSUBSCRIBE), and a message sent to the room
+    // before that subscription completes is lost.
+    return createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: 'static' });
+  }
+  return createAdapter(pub, sub, { key });
 }

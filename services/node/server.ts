@@ -1,13 +1,12 @@
 import { chmodSync, rmSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { createServer } from 'node:net';
-import { createAdapter } from '@socket.io/redis-adapter';
+import { createServer, type Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import fastifySocketIOModule, { type FastifySocketioOptions } from 'fastify-socket.io';
 import type { Server } from 'socket.io';
 import { instrumentAdmin } from './admin.ts';
 import { loadApplication } from './app-loader.ts';
-import { viaProxy } from './client-address.ts';
+import { peerAllowed, trustBalancers, viaProxy } from './client-address.ts';
 import type { NodeConfig } from './config.ts';
 import { registerEmitApi } from './emit-api.ts';
 import { handshakeLimiter, watchOutput } from './engine-limits.ts';
@@ -73,11 +72,30 @@ function socketListener(app: FastifyInstance, path: string): () => Promise<void>
   };
 }
 
+/**
+ * With BALANCERS set, a connection from any other peer (than this host and the balancers) is
+ * closed before a byte of it is read: the node bound to a network address serves nginx only.
+ */
+function refuseStrangers(app: FastifyInstance, config: NodeConfig): void {
+  const restricted = config.balancers !== undefined;
+  if (!restricted) return;
+  let lastLogged = 0;
+  app.server.prependListener('connection', (socket: Socket) => {
+    if (peerAllowed(socket.remoteAddress, restricted)) return;
+    socket.destroy();
+    if (Date.now() - lastLogged > 5000) {
+      lastLogged = Date.now();
+      app.log.warn({ peer: socket.remoteAddress }, 'connection refused: not in BALANCERS');
+    }
+  });
+}
+
 export async function startNode(config: NodeConfig): Promise<RunningNode> {
+  trustBalancers(config.balancers, config.host);
   const app = Fastify({
     logger: { level: config.logLevel, base: { node: config.nodeId, pid: process.pid } },
-    // nginx, on loopback or the Unix socket (no address), is the only client of a node; its
-    // X-Forwarded-For names the user.
+    // nginx, on loopback, the Unix socket (no address) or a host in BALANCERS, is the only
+    // client of a node; its X-Forwarded-For names the user.
     trustProxy: viaProxy,
     bodyLimit: 256 * 1024,
     return503OnClosing: true,
@@ -86,7 +104,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   });
   let draining = false;
   const metrics = createMetrics(config.nodeId, () => app.io);
-  const redis = await connectRedis(config.redisUrl, app.log, {
+  refuseStrangers(app, config);
+  const redis = await connectRedis(config, app.log, {
     onError: (client) => metrics.redisErrors.inc({ client }),
     onReady: (client) => metrics.redisReconnects.inc({ client }),
   });
@@ -102,7 +121,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const handshakeAllowed = handshakeLimiter();
   await app.register(fastifySocketIO, {
     ...SOCKET_OPTIONS,
-    adapter: createAdapter(redis.pub, redis.sub, { key: ADAPTER_KEY }),
+    adapter: redis.adapter(ADAPTER_KEY),
     cors: config.allowedOrigins
       ? { origin: [...config.allowedOrigins], credentials: true }
       : undefined,
@@ -142,14 +161,14 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
 
   const notReadyReason = () => (draining ? 'draining' : redis.notReadyReason());
   registerHealthRoutes(app, { nodeId: config.nodeId, port: config.port }, io, { notReadyReason });
-  registerMetricsRoute(app, metrics);
+  registerMetricsRoute(app, metrics, config.host);
   registerEmitApi(app, io, config.emitToken, metrics);
 
   const application = await loadApplication(config.appModule);
   await application({ io, app, redis: redis.data, nodeId: config.nodeId, log: app.log });
 
   const listenOnSocket = config.socketPath && socketListener(app, config.socketPath);
-  await app.listen({ host: '127.0.0.1', port: config.port });
+  await app.listen({ host: config.host, port: config.port });
   if (listenOnSocket) await listenOnSocket();
   return {
     app,

@@ -25,7 +25,7 @@ export interface ChatUser {
 
 export async function chatUser(
   baseUrl: string,
-  net: number,
+  net: number | string,
   auth: { username: string } | { sessionID: string },
 ): Promise<ChatUser> {
   const socket = client(baseUrl, { net, auth });

@@ -4,14 +4,14 @@ import { Agent } from 'node:http';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 
 export interface ClientOptions extends Partial<ManagerOptions & SocketOptions> {
-  /** Third octet of the source address 127.0.N.1 (1-254). */
-  net: number;
+  /** Third octet of the source address 127.0.N.1 (1-254), or the source address itself. */
+  net: number | string;
 }
 
-/** A client bound to 127.0.N.1. The polling transport ignores `localAddress`, so an
- * http.Agent bound to the same address carries its requests. */
+/** A client bound to 127.0.N.1 (or the address given). The polling transport ignores
+ * `localAddress`, so an http.Agent bound to the same address carries its requests. */
 export function client(baseUrl: string, { net, ...options }: ClientOptions): Socket {
-  const localAddress = `127.0.${net}.1`;
+  const localAddress = typeof net === 'string' ? net : `127.0.${net}.1`;
   return io(baseUrl, {
     forceNew: true,
     reconnectionDelay: 200,

@@ -8,7 +8,8 @@ export interface HttpAnswer {
 }
 
 export function httpFrom(
-  net: number,
+  /** Third octet of 127.0.N.1, or the source address itself. */
+  net: number | string,
   url: string,
   init: { method?: string; body?: string; headers?: Record<string, string> } = {},
 ): Promise<HttpAnswer> {
@@ -18,7 +19,7 @@ export function httpFrom(
       {
         method: init.method ?? 'GET',
         headers: init.headers,
-        localAddress: `127.0.${net}.1`,
+        localAddress: typeof net === 'string' ? net : `127.0.${net}.1`,
         timeout: 5000,
       },
       (res) => {

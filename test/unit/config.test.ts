@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadKitConfig, OPTIONS, readEnv } from '../../scripts/kit/config.ts';
 import { isolatedKitEnv } from '../../scripts/kit/isolated-env.ts';
-import { ConfigError, HANDOVER, handOver, loadNodeConfig } from '../../services/node/config.ts';
+import {
+  ConfigError,
+  HANDOVER,
+  handOver,
+  loadNodeConfig,
+  type NodeConfig,
+} from '../../services/node/config.ts';
 
 const culprit = (variable: string, pattern: RegExp) => (error: unknown) =>
   error instanceof ConfigError && error.variable === variable && pattern.test(error.message);
@@ -148,17 +154,78 @@ describe('kit configuration', () => {
     );
   });
 
+  it('refuses a multi-host setting that cannot work, naming it', () => {
+    assert.throws(() => loadKitConfig({ KIT_ROLE: 'redis' }), culprit('KIT_ROLE', /"nodes"/));
+    assert.throws(() => loadKitConfig({ KIT_ROLE: 'nodes' }), culprit('KIT_ROLE', /REDIS_URL/));
+    const cluster = 'redis://:pw@198.18.0.11:7001,redis://:pw@198.18.0.12:7001';
+    assert.throws(
+      () => loadKitConfig({ KIT_ROLE: 'nodes', REDIS_CLUSTER: cluster }),
+      culprit('EMIT_TOKEN', /every nodes host/),
+    );
+    assert.throws(() => loadKitConfig({ NODE_HOST: 'node-a' }), culprit('NODE_HOST', /IP/));
+    assert.throws(
+      () => loadKitConfig({ UPSTREAMS: '198.18.0.11:6001,198.18.0.11' }),
+      culprit('UPSTREAMS', /not host:port/),
+    );
+    assert.throws(
+      () => loadKitConfig({ UPSTREAMS: '198.18.0.11:6001, 198.18.0.11:6001' }),
+      culprit('UPSTREAMS', /twice/),
+    );
+    assert.throws(() => loadKitConfig({ BALANCERS: '198.18.0.1,lb' }), culprit('BALANCERS', /lb/));
+    assert.throws(
+      () => loadKitConfig({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER: cluster }),
+      culprit('REDIS_CLUSTER', /exclusive/),
+    );
+    assert.throws(
+      () => loadKitConfig({ REDIS_CLUSTER: 'redis://a:1,http://b:2' }),
+      culprit('REDIS_CLUSTER', /scheme/),
+    );
+    assert.throws(
+      () => loadKitConfig({ REDIS_CLUSTER: cluster, ADAPTER: 'redis' }),
+      culprit('ADAPTER', /redis-sharded/),
+    );
+    assert.throws(() => loadKitConfig({ ADAPTER: 'ioredis' }), culprit('ADAPTER', /expected/));
+  });
+
+  it('reads the roles: a nodes host, a balancer in front of nodes elsewhere', () => {
+    const nodes = loadKitConfig({
+      KIT_ROLE: 'nodes',
+      NODE_HOST: '198.18.0.12',
+      REDIS_CLUSTER: 'redis://:pw@198.18.0.11:7001',
+      EMIT_TOKEN: 'f3b9c0d1e2a4b5c6d7e8f9a0',
+      BALANCERS: '198.18.0.11, 198.18.0.13',
+    });
+    assert.equal(nodes.role, 'nodes');
+    assert.equal(nodes.adapter, 'redis-sharded', 'REDIS_CLUSTER implies the sharded adapter');
+    assert.deepEqual(nodes.balancers, ['198.18.0.11', '198.18.0.13']);
+    const balancer = loadKitConfig({
+      KIT_ROLE: 'balancer',
+      UPSTREAMS: '198.18.0.12:6001,[fd00::1]:6002,node-c.internal:6001',
+    });
+    assert.deepEqual(balancer.upstreams, [
+      { host: '198.18.0.12', port: 6001 },
+      { host: '[fd00::1]', port: 6002 },
+      { host: 'node-c.internal', port: 6001 },
+    ]);
+    assert.equal(loadKitConfig({}).role, 'all');
+    assert.equal(loadKitConfig({}).nodeHost, '127.0.0.1');
+  });
+
   it('treats an empty value as unset', () => {
     assert.equal(loadKitConfig({ PORT: '' }).port, 3000);
   });
 
   it('hands a node its configuration through one table of variables, both ways', () => {
     assert.throws(() => loadNodeConfig({}), culprit('KIT_NODE_ID', /missing/));
-    const config = {
+    const config: NodeConfig = {
       nodeId: 'node-6001',
       port: 6001,
+      host: '198.18.0.11',
       socketPath: '/run/kit/sockets/node-6001.sock',
-      redisUrl: 'redis://127.0.0.1:6380',
+      balancers: ['198.18.0.21', '198.18.0.22'],
+      redisUrl: undefined,
+      redisCluster: ['redis://:pw@198.18.0.11:7001', 'redis://:pw@198.18.0.12:7001'],
+      adapter: 'redis-sharded',
       appModule: '/srv/app/index.ts',
       emitToken: 'x'.repeat(32),
       adminPasswordHash: undefined,

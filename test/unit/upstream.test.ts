@@ -7,7 +7,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { loadKitConfig } from '../../scripts/kit/config.ts';
 import { prepareRunDir, runDir } from '../../scripts/kit/run-dir.ts';
-import { chooseUpstream, nodeSocket, unreachableWhy } from '../../scripts/kit/upstream.ts';
+import {
+  chooseUpstream,
+  nodeSocket,
+  unreachableWhy,
+  upstreamServers,
+} from '../../scripts/kit/upstream.ts';
 import { ConfigError } from '../../services/node/config.ts';
 
 describe('the way from nginx to the nodes', () => {
@@ -70,5 +75,33 @@ describe('the way from nginx to the nodes', () => {
       () => loadKitConfig({ NGINX_UPSTREAM: 'udp' }),
       (e) => e instanceof ConfigError && e.variable === 'NGINX_UPSTREAM' && /"udp"/.test(e.message),
     );
+  });
+
+  it('is the nodes UPSTREAMS names, in its order, over TCP with passive health', () => {
+    const config = loadKitConfig({
+      RUN_DIR: join(root, 'lb'),
+      KIT_ROLE: 'balancer',
+      UPSTREAMS: '198.18.0.12:6001,198.18.0.11:6001,[fd00::3]:6002',
+    });
+    const dir = runDir(config.runDir);
+    assert.deepEqual(upstreamServers(config, dir), [
+      'server 198.18.0.12:6001 max_fails=1 fail_timeout=5s;',
+      'server 198.18.0.11:6001 max_fails=1 fail_timeout=5s;',
+      'server [fd00::3]:6002 max_fails=1 fail_timeout=5s;',
+    ]);
+    // A balancer without UPSTREAMS proxies to NODE_HOST's NODE_PORTS, the same way.
+    const alone = loadKitConfig({
+      KIT_ROLE: 'balancer',
+      NODE_HOST: '198.18.0.12',
+      NODE_PORTS: '6001',
+    });
+    assert.deepEqual(upstreamServers(alone, dir), [
+      'server 198.18.0.12:6001 max_fails=1 fail_timeout=5s;',
+    ]);
+    // Local nodes keep max_fails=0 (a dead local node refuses at once; see nginx.conf.template).
+    const local = loadKitConfig({ RUN_DIR: join(root, 'tcp2'), NGINX_UPSTREAM: 'tcp' });
+    assert.deepEqual(upstreamServers(local, runDir(local.runDir)).slice(0, 1), [
+      'server 127.0.0.1:6001 max_fails=0;',
+    ]);
   });
 });
