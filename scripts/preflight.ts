@@ -2,7 +2,14 @@
 // Used by npm test; up.sh runs the same check for its own parts.
 
 import { fail } from './kit/report.ts';
-import { CHROMIUM, ensureSystemPackages, IPROUTE2, NGINX, REDIS, SYSTEMD } from './kit/system-packages.ts';
+import {
+  CHROMIUM,
+  ensureSystemPackages,
+  IPROUTE2,
+  NGINX,
+  REDIS,
+  SYSTEMD,
+} from './kit/system-packages.ts';
 
 const browser = process.argv.includes('--browser');
 try {

@@ -8,7 +8,7 @@ import { clientAddress } from '../node/client-address.ts';
 import { KeyedLimiter, TokenBucket } from '../node/rate-limit.ts';
 import { Presence } from './presence.ts';
 import { serveStatic } from './static.ts';
-import { storageError } from './storage-error.ts';
+import { inTime, storageError } from './storage-error.ts';
 import {
   ChatStore,
   messageId,
@@ -71,10 +71,9 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
       let session: Session | undefined;
       if (typeof auth.sessionID === 'string' && auth.sessionID.length <= check.LIMITS.id) {
         // One round trip: the rooms are read alongside the session (and dropped if it is gone).
-        const [found, rooms] = await Promise.all([
-          store.findSession(auth.sessionID),
-          store.sessionRooms(auth.sessionID),
-        ]);
+        const [found, rooms] = await inTime(
+          Promise.all([store.findSession(auth.sessionID), store.sessionRooms(auth.sessionID)]),
+        );
         session = found;
         socket.data.rooms = rooms;
       }
@@ -87,7 +86,7 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
         session = store.newSession(name.value);
         socket.data.rooms = [];
       }
-      await store.touch(session);
+      await inTime(store.touch(session));
       socket.data.session = session;
       next();
     } catch (error) {
@@ -99,7 +98,10 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
 
   io.on('connection', (socket: Socket) => {
     void onConnection(socket).catch((error: Error) => {
-      log.error({ err: error.message }, 'chat: connection setup failed');
+      // Without its `users` the client would wait for good: its connection is closed, and it
+      // reconnects (to this node or another) and asks again.
+      log.warn({ err: error.message }, 'chat: connection setup failed; closing it');
+      socket.conn.close();
     });
   });
 
@@ -204,7 +206,7 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
       return false;
     });
     if (first) socket.broadcast.emit('user connected', { userID, username });
-    socket.emit('users', await store.usersFor(userID));
+    socket.emit('users', await inTime(store.usersFor(userID)));
   }
 
   async function onDisconnect(session: Session): Promise<void> {

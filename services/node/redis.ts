@@ -55,17 +55,27 @@ const isCluster = (client: unknown): client is Cluster =>
  */
 const LIVENESS = { pingInterval: 1000, socketTimeout: 3000 } as const;
 
+/** After a WAIT no replica answered, the next ones are skipped for this long (see below). */
+const NO_REPLICA_PAUSE_MS = 5000;
+let noReplicaUntil = 0;
+
 /**
  * Waits until the writes this node sent to `key`'s shard reached a replica, at most `timeoutMs`;
  * a Redis Cluster replicates asynchronously, and a write acknowledged before that could vanish
  * when a failover promotes the replica. Resolves with the replicas that have it (one Redis
  * without replicas: 0 at once).
+ *
+ * WAIT blocks the connection it is sent on, and with it every command behind it. When a shard
+ * has lost its replica (its host lost), each WAIT would hold the node's data connection for the
+ * whole timeout: after one that no replica answered, WAITs are skipped for 5 s (a write then is
+ * as safe as the shard can make it: with no replica, no failover could keep it anyway).
  */
-export async function waitForReplica(redis: Redis, key: string, timeoutMs = 1000): Promise<number> {
+export async function waitForReplica(redis: Redis, key: string, timeoutMs = 500): Promise<number> {
   const client: unknown = redis;
-  if (!isCluster(client)) return 0;
-  const reply = await client.sendCommand(key, false, ['WAIT', '1', String(timeoutMs)]);
-  return Number(reply);
+  if (!isCluster(client) || Date.now() < noReplicaUntil) return 0;
+  const replicas = Number(await client.sendCommand(key, false, ['WAIT', '1', String(timeoutMs)]));
+  if (replicas < 1) noReplicaUntil = Date.now() + NO_REPLICA_PAUSE_MS;
+  return replicas;
 }
 
 /** The password and TLS of the first seed hold for every node of the cluster it finds. */
