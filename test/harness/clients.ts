@@ -86,3 +86,9 @@ export async function clientsOnNets(baseUrl: string, nets: number): Promise<Plac
   }
   return placed;
 }
+
+/** The p-th percentile (0-100) of some timings, nearest rank. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
