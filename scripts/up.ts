@@ -64,7 +64,9 @@ function exposure(config: KitConfig): string[] {
   if (config.balancers === undefined) {
     return [
       `  warning     the nodes listen on ${config.nodeHost}: anyone on that network can reach them`,
-      "              directly (set BALANCERS to the balancers' addresses to refuse everyone else)",
+      '              directly, and every client of a balancer on another host counts as that',
+      "              balancer's address for the per-address limits (set BALANCERS to the",
+      "              balancers' addresses: others are refused, their X-Real-IP trusted)",
     ];
   }
   return [`  nodes       accept ${config.balancers.join(', ')} and this host only (BALANCERS)`];
@@ -127,7 +129,6 @@ async function checkBeforeStart(): Promise<void> {
   ]);
   prepareRunDir(dir);
   takeStartLock(dir);
-  recordRole(dir, config.role);
   refuseLinkedLogs(parts, dir);
   const progress = progressLine();
   progress('checking ports, Redis, APP_MODULE and the nginx configuration');
@@ -135,6 +136,8 @@ async function checkBeforeStart(): Promise<void> {
   await checkRedisUrl(config);
   await checkAppModule(config);
   if (parts.some((p) => p.kind === 'nginx')) await renderNginx(config, dir);
+  // Every check passed: status.sh, down.sh, reload.sh and restart.sh act on this role from now.
+  recordRole(dir, config.role);
   clearProgress();
 }
 

@@ -147,9 +147,23 @@ export async function connectRedis(
   const sub = make('sub', false);
   const data = make('data', true);
   const clients = { pub, sub, data } as const;
-  // connect() keeps retrying while Redis is away. A node still starts and serves its own
-  // clients then, reporting not-ready until Redis answers.
-  const connected = Promise.all(Object.values(clients).map((c) => c.connect()));
+  // A client of one Redis keeps retrying inside connect() while Redis is away; a cluster client
+  // gives up at once when no seed answers, so it is asked again until one does. A node still
+  // starts and serves its own clients meanwhile, reporting not-ready until Redis answers.
+  const connectUntilDone = async (client: Client): Promise<unknown> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await client.connect();
+      } catch (error) {
+        if (!isCluster(client)) throw error;
+        if (attempt % 10 === 0) {
+          log.warn({ err: (error as Error).message }, 'redis cluster: no seed answers yet');
+        }
+        await new Promise((r) => setTimeout(r, reconnectStrategy(attempt)));
+      }
+    }
+  };
+  const connected = Promise.all(Object.values(clients).map(connectUntilDone));
   connected.catch((error: Error) => log.error({ err: error.message }, 'redis connect failed'));
   await Promise.race([connected, new Promise((r) => setTimeout(r, 5000).unref())]);
 
