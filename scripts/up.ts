@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BootPlan, bootKit, planBoot, refuseLinkedLogs } from './kit/boot.ts';
 import { type KitConfig, loadKitConfig, readEnv, roleArgument } from './kit/config.ts';
-import { kitParts, SUPERVISOR } from './kit/parts.ts';
+import { isLoopback, kitParts, SUPERVISOR } from './kit/parts.ts';
 import { livePid, removePid, writePid } from './kit/pid-files.ts';
 import { checkAppModule, checkPorts, checkRedisUrl } from './kit/preconditions.ts';
 import { alive } from './kit/proc.ts';
@@ -27,8 +27,6 @@ import { Supervisor } from './kit/supervisor.ts';
 import { ensureSystemPackages, NGINX, REDIS } from './kit/system-packages.ts';
 import { chooseUpstream, describeUpstream } from './kit/upstream.ts';
 import { waitUntil } from './kit/wait.ts';
-
-const isLoopback = (address: string) => address === '::1' || address.startsWith('127.');
 
 const args = process.argv.slice(2);
 const detach = args.includes('--detach') || args.includes('-d');

@@ -60,6 +60,9 @@ export const nodeName = (port: number) => `node-${port}`;
 /** How a node stops: SIGTERM drains it (services/node/shutdown.ts gives up after 8 s). */
 export const NODE_STOP = { stopSignal: 'SIGTERM', graceMs: 12_000, stopOrder: 1 } as const;
 
+/** Whether an address (NODE_HOST) is this host's loopback. */
+export const isLoopback = (address: string) => address === '::1' || address.startsWith('127.');
+
 /** A node's own address as a URL: where probes and status.sh reach it. */
 export const nodeUrl = (config: Pick<KitConfig, 'nodeHost'>, port: number) =>
   `http://${isIP(config.nodeHost) === 6 ? `[${config.nodeHost}]` : config.nodeHost}:${port}`;
@@ -121,7 +124,7 @@ export function kitParts(config: KitConfig, dir: RunDir): Part[] {
         env: nodeEnvironment(
           handOver({
             // Across hosts the port alone does not tell the nodes apart (/healthz, `session`).
-            nodeId: /^(127\.|::1$)/.test(config.nodeHost)
+            nodeId: isLoopback(config.nodeHost)
               ? nodeName(port)
               : `${nodeName(port)}@${config.nodeHost}`,
             host: config.nodeHost,

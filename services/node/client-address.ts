@@ -7,7 +7,7 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 let balancers: ReadonlySet<string> = new Set();
 
 /** IPv4 peers arrive as `::ffff:a.b.c.d` on a dual-stack socket: one form for comparing. */
-const plain = (address: string) => address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+export const plain = (address: string) => address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
 
 /**
  * Tells this module which peers are the kit's balancers (startNode does): those on other hosts

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Server } from 'socket.io';
-import { clientAddress, fromLoopback } from './client-address.ts';
+import { clientAddress, fromLoopback, plain } from './client-address.ts';
 
 export interface NodeMetrics {
   readonly registry: Registry;
@@ -113,7 +113,7 @@ export function registerMetricsRoute(
   host: string,
 ): void {
   app.get('/metrics', async (request, reply) => {
-    const sameHost = clientAddress(request.raw).replace(/^::ffff:/, '') === host;
+    const sameHost = plain(clientAddress(request.raw)) === host;
     if (!fromLoopback(request.raw) && !sameHost) {
       return reply.code(404).send({ error: 'not found' });
     }

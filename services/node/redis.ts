@@ -169,7 +169,7 @@ export async function connectRedis(
 
   const down = () =>
     Object.entries(clients)
-      .filter(([, c]) => !clientReady(c))
+      .filter(([, c]) => !c.isReady)
       .map(([name]) => name);
   return {
     pub,
@@ -188,10 +188,6 @@ export async function connectRedis(
       );
     },
   };
-}
-
-function clientReady(client: Client): boolean {
-  return client.isReady;
 }
 
 function makeAdapter(name: AdapterName, pub: Client, sub: Client, key: string): AdapterFactory {

@@ -1,7 +1,7 @@
 // A chat participant: a real socket.io-client from source network 127.0.N.1, with the session
 // and user list the server sent on connect.
 import type { Socket } from 'socket.io-client';
-import { client, connected, next } from './clients.ts';
+import { ask, client, connected, next, percentile } from './clients.ts';
 
 export interface SessionInfo {
   sessionID: string;
@@ -71,3 +71,32 @@ export async function chatUserOn(
   }
   throw new Error(`no source network led to ${node}`);
 }
+
+/**
+ * Room messages from `sender` to `receiver` (both in `room`), one at a time, paced under the
+ * chat's per-socket event limit: the time from sending each to its arrival, acknowledgement
+ * included. Throws when one is refused or arrives with other content.
+ */
+export async function roomLatency(
+  sender: Socket,
+  receiver: Socket,
+  room: string,
+  count = 50,
+): Promise<number[]> {
+  const latency: number[] = [];
+  for (let i = 0; i < count; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 110));
+    const got = next<{ content: string }>(receiver, 'room message');
+    const began = performance.now();
+    const reply = await ask<{ ok?: true }>(sender, 'room message', { room, content: `m${i}` });
+    if (reply.ok !== true) throw new Error(`room message ${i}: ${JSON.stringify(reply)}`);
+    const content = (await got).content;
+    if (content !== `m${i}`) throw new Error(`room message ${i} arrived as ${content}`);
+    latency.push(performance.now() - began);
+  }
+  return latency;
+}
+
+/** "p50 3.2 ms, p99 6.1 ms" */
+export const p50p99 = (timings: readonly number[]) =>
+  `p50 ${percentile(timings, 50).toFixed(1)} ms, p99 ${percentile(timings, 99).toFixed(1)} ms`;

@@ -3,8 +3,8 @@
 // measured the same way (50 messages, paced under the chat's per-socket event limit).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type ChatUser, chatUser, chatUserAwayFrom } from '../harness/chat.ts';
-import { ask, next, percentile } from '../harness/clients.ts';
+import { type ChatUser, chatUser, chatUserAwayFrom, p50p99, roomLatency } from '../harness/chat.ts';
+import { ask } from '../harness/clients.ts';
 import { type Kit, launchKit } from '../harness/kit.ts';
 
 describe('a room message between two nodes of one host', () => {
@@ -26,21 +26,10 @@ describe('a room message between two nodes of one host', () => {
     const [alice, bob] = users as [ChatUser, ChatUser];
     assert.notEqual(alice.session.node, bob.session.node);
     for (const user of users) await ask(user.socket, 'join', 'ops');
-    const latency: number[] = [];
-    for (let i = 0; i < 50; i++) {
-      if (i > 0) await new Promise((r) => setTimeout(r, 110));
-      const got = next<{ content: string }>(alice.socket, 'room message');
-      const began = performance.now();
-      const reply = await ask<{ ok?: true }>(bob.socket, 'room message', {
-        room: 'ops',
-        content: `m${i}`,
-      });
-      assert.equal(reply.ok, true, JSON.stringify(reply));
-      assert.equal((await got).content, `m${i}`);
-      latency.push(performance.now() - began);
-    }
+    const latency = await roomLatency(bob.socket, alice.socket, 'ops');
+    assert.equal(latency.length, 50);
     console.log(
-      `# room message node → node on loopback (ack and delivery), 50 messages: p50 ${percentile(latency, 50).toFixed(1)} ms, p99 ${percentile(latency, 99).toFixed(1)} ms`,
+      `# room message node → node on loopback (ack and delivery), 50 messages: ${p50p99(latency)}`,
     );
   });
 });

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
-import { type ChatUser, chatUser } from '../harness/chat.ts';
-import { ask, client, connected, next, percentile } from '../harness/clients.ts';
+import { type ChatUser, chatUser, p50p99, roomLatency } from '../harness/chat.ts';
+import { ask, client, connected, next } from '../harness/clients.ts';
 import { httpFrom } from '../harness/http.ts';
 import { waitFor } from '../harness/kit.ts';
 import {
@@ -140,22 +140,9 @@ if (!capability.ok) {
       );
 
       for (const user of [alice, bob]) await ask(user.socket, 'join', 'ops');
-      const roomLatency: number[] = [];
-      // Paced under the chat's per-socket event limit.
-      for (let i = 0; i < 50; i++) {
-        if (i > 0) await new Promise((r) => setTimeout(r, 110));
-        const got = next<{ content: string }>(alice.socket, 'room message');
-        const began = performance.now();
-        const reply = await ask<{ ok?: true; error?: string }>(bob.socket, 'room message', {
-          room: 'ops',
-          content: `m${i}`,
-        });
-        assert.equal(reply.ok, true, JSON.stringify(reply));
-        assert.equal((await got).content, `m${i}`);
-        roomLatency.push(performance.now() - began);
-      }
+      const latency = await roomLatency(bob.socket, alice.socket, 'ops');
       console.log(
-        `# room message host 1 → host 0 (ack and delivery), 50 messages: p50 ${percentile(roomLatency, 50).toFixed(1)} ms, p99 ${percentile(roomLatency, 99).toFixed(1)} ms`,
+        `# room message host 1 → host 0 (ack and delivery), 50 messages: ${p50p99(latency)}`,
       );
 
       const emitted = [alice, bob].map((u) => next<{ n: number }>(u.socket, 'announcement'));
@@ -372,23 +359,16 @@ if (!capability.ok) {
       // would (deploy/README.md), give the returning node its role back.
       await cluster.restart(killed.node);
       await cluster.waitOk(30_000);
-      await waitFor(
-        'the old master in sync',
-        async () =>
-          /master_link_status:up/.test(await cluster.command(killed.node, 'INFO', 'replication'))
-            ? true
-            : undefined,
-        30_000,
-      );
+      const replication = (what: string, says: RegExp) =>
+        waitFor(
+          what,
+          async () =>
+            says.test(await cluster.command(killed.node, 'INFO', 'replication')) || undefined,
+          30_000,
+        );
+      await replication('the old master in sync', /master_link_status:up/);
       await cluster.command(killed.node, 'CLUSTER', 'FAILOVER');
-      await waitFor(
-        'the old master to be master again',
-        async () =>
-          /role:master/.test(await cluster.command(killed.node, 'INFO', 'replication'))
-            ? true
-            : undefined,
-        30_000,
-      );
+      await replication('the old master to be master again', /role:master/);
       await cluster.waitOk(30_000);
     });
   });
