@@ -5,6 +5,7 @@ import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { FastifyBaseLogger } from 'fastify';
 import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
 import type { AdapterName, NodeConfig } from './config.ts';
+import { keySlot } from './key-slot.ts';
 
 /**
  * What the application gets: a client of one Redis, or (REDIS_CLUSTER) a cluster client with the
@@ -55,9 +56,33 @@ const isCluster = (client: unknown): client is Cluster =>
  */
 const LIVENESS = { pingInterval: 1000, socketTimeout: 3000 } as const;
 
-/** After a WAIT no replica answered, the next ones are skipped for this long (see below). */
+/**
+ * A cluster node that went away is tried again every 0.5 s at most (connects given 1.5 s: the
+ * nodes and Redis share a network), and while one is away the client asks a live node for the
+ * topology every 0.5 s, so it finds a promoted replica within about half a second of the
+ * promotion (the multi-host test "loses host 1 whole"). The defaults (5 s, and reconnects up to
+ * 2 s apart) left a shard's keys refused for seconds after Redis had already failed over.
+ */
+const CLUSTER_NODE = {
+  socket: {
+    reconnectStrategy: (retries: number): number => Math.min(100 * 2 ** retries, 500),
+    connectTimeout: 1500,
+  },
+  refreshAfterMs: 500,
+} as const;
+
+/** After a WAIT no replica answered, a shard's next WAITs are skipped for this long (see below). */
 const NO_REPLICA_PAUSE_MS = 5000;
-let noReplicaUntil = 0;
+
+/** One shard's replica acknowledgements: at most one WAIT on the connection at a time. */
+interface ShardWait {
+  /** The WAIT sent and not yet answered. */
+  sent?: Promise<number>;
+  /** The one that follows it, shared by every caller that came meanwhile. */
+  following?: Promise<number>;
+  noReplicaUntil: number;
+}
+const shardWaits = new WeakMap<object, Map<string, ShardWait>>();
 
 /**
  * Waits until the writes this node sent to `key`'s shard reached a replica, at most `timeoutMs`;
@@ -65,17 +90,56 @@ let noReplicaUntil = 0;
  * when a failover promotes the replica. Resolves with the replicas that have it (one Redis
  * without replicas: 0 at once).
  *
- * WAIT blocks the connection it is sent on, and with it every command behind it. When a shard
- * has lost its replica (its host lost), each WAIT would hold the node's data connection for the
- * whole timeout: after one that no replica answered, WAITs are skipped for 5 s (a write then is
- * as safe as the shard can make it: with no replica, no failover could keep it anyway).
+ * WAIT blocks the connection it is sent on, and with it every command behind it, and it covers
+ * every write the connection sent before it. So a shard has one WAIT in flight at most: callers
+ * that come while it is out share the next one (a group commit), and a shard that lost its
+ * replica (its host lost) holds the node's data connection for one timeout, not one per message.
+ * After a WAIT that no replica answered, the shard's WAITs are skipped for 5 s (a write then is
+ * as safe as the shard can make it: with no replica, no failover could keep it anyway). Measured
+ * before this was per shard and one at a time: a host lost piled a WAIT per chat message behind
+ * each other, 500 ms each, and the other hosts' handshakes on that shard timed out for 20 s
+ * (test/multihost/ "loses host 1 whole").
  */
 export async function waitForReplica(redis: Redis, key: string, timeoutMs = 500): Promise<number> {
   const client: unknown = redis;
-  if (!isCluster(client) || Date.now() < noReplicaUntil) return 0;
-  const replicas = Number(await client.sendCommand(key, false, ['WAIT', '1', String(timeoutMs)]));
-  if (replicas < 1) noReplicaUntil = Date.now() + NO_REPLICA_PAUSE_MS;
-  return replicas;
+  if (!isCluster(client)) return 0;
+  const master = client.slots[keySlot(key)]?.master;
+  if (!master) return 0;
+  const waits = shardWaits.get(client) ?? new Map<string, ShardWait>();
+  shardWaits.set(client, waits);
+  const state = waits.get(master.address) ?? { noReplicaUntil: 0 };
+  waits.set(master.address, state);
+  // Sent on the connection the shard's writes went on. Not through the cluster client's own
+  // routing: node-redis 6 follows WAIT's command tips (request_policy:all_shards) and sends it to
+  // every master, so one shard without its master failed every acknowledgement, and every WAIT
+  // blocked every shard's connection.
+  const node = await client.nodeClient(master);
+  return nextWait(state, () => node.sendCommand(['WAIT', '1', String(timeoutMs)]));
+}
+
+function nextWait(state: ShardWait, send: () => Promise<unknown>): Promise<number> {
+  if (Date.now() < state.noReplicaUntil) return Promise.resolve(0);
+  if (state.sent) {
+    // Sent before this caller's writes were answered: it may not cover them, the next one does.
+    state.following ??= state.sent
+      .catch(() => 0)
+      .then(() => {
+        state.following = undefined;
+        return nextWait(state, send);
+      });
+    return state.following;
+  }
+  const sent = send()
+    .then((answer) => {
+      const replicas = Number(answer);
+      if (replicas < 1) state.noReplicaUntil = Date.now() + NO_REPLICA_PAUSE_MS;
+      return replicas;
+    })
+    .finally(() => {
+      state.sent = undefined;
+    });
+  state.sent = sent;
+  return sent;
 }
 
 /** The password and TLS of the first seed hold for every node of the cluster it finds. */
@@ -126,9 +190,9 @@ export async function connectRedis(
             ...clusterDefaults(config.redisCluster),
             disableOfflineQueue,
             pingInterval: LIVENESS.pingInterval,
-            socket,
+            socket: { ...socket, ...CLUSTER_NODE.socket },
           },
-          topologyRefreshOnReconnectionAttemptStrategy: 1000,
+          topologyRefreshOnReconnectionAttemptStrategy: CLUSTER_NODE.refreshAfterMs,
         }) as unknown as Cluster,
       );
     }
