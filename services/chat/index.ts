@@ -8,7 +8,7 @@ import { clientAddress } from '../node/client-address.ts';
 import { KeyedLimiter, TokenBucket } from '../node/rate-limit.ts';
 import { Presence } from './presence.ts';
 import { serveStatic } from './static.ts';
-import { inTime, storageError } from './storage-error.ts';
+import { patiently, storageError } from './storage-error.ts';
 import {
   ChatStore,
   messageId,
@@ -63,16 +63,18 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
   });
   serveStatic(app, fileURLToPath(new URL('./public', import.meta.url)));
 
-  // The handshake resolves the session and stores or renews it (one write per connection), so a
-  // Redis outage refuses the connection with a reason the browser retries on.
+  // The handshake resolves the session and stores or renews it (one write per connection). Redis
+  // away is waited out for a few seconds (a cluster failing over); a longer outage refuses the
+  // connection with a reason the browser retries on.
   io.use(async (socket, next) => {
     const auth = (socket.handshake.auth ?? {}) as Record<string, unknown>;
     try {
       let session: Session | undefined;
       if (typeof auth.sessionID === 'string' && auth.sessionID.length <= check.LIMITS.id) {
         // One round trip: the rooms are read alongside the session (and dropped if it is gone).
-        const [found, rooms] = await inTime(
-          Promise.all([store.findSession(auth.sessionID), store.sessionRooms(auth.sessionID)]),
+        const id = auth.sessionID;
+        const [found, rooms] = await patiently(() =>
+          Promise.all([store.findSession(id), store.sessionRooms(id)]),
         );
         session = found;
         socket.data.rooms = rooms;
@@ -86,8 +88,9 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
         session = store.newSession(name.value);
         socket.data.rooms = [];
       }
-      await inTime(store.touch(session));
-      socket.data.session = session;
+      const resolved = session;
+      await patiently(() => store.touch(resolved));
+      socket.data.session = resolved;
       next();
     } catch (error) {
       const reason = storageError(error);
@@ -206,7 +209,7 @@ export default function chat({ io, app, redis, nodeId, log }: AppContext): void 
       return false;
     });
     if (first) socket.broadcast.emit('user connected', { userID, username });
-    socket.emit('users', await inTime(store.usersFor(userID)));
+    socket.emit('users', await patiently(() => store.usersFor(userID)));
   }
 
   async function onDisconnect(session: Session): Promise<void> {

@@ -13,14 +13,16 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { REDIS } from '../../../scripts/kit/system-packages.ts';
 import { waitUntil } from '../../../scripts/kit/wait.ts';
+import { keySlot, SLOTS } from '../../../services/node/key-slot.ts';
 import type { Host, InsideProcess } from './netns.ts';
+
+export { keySlot };
 
 const REDIS_CLI = join(dirname(REDIS.binary), 'redis-cli');
 export const MASTER_PORT = 7001;
 export const REPLICA_PORT = 7002;
 /** Short, for tests: a node unanswered this long is suspected, and failover starts. */
 export const NODE_TIMEOUT_MS = 2000;
-const SLOTS = 16384;
 
 const run = promisify(execFile);
 
@@ -117,24 +119,6 @@ function parseNodes(text: string): NodeLine[] {
 const infoField = (info: string, field: string) =>
   new RegExp(`^${field}:(.*)\\r?$`, 'm').exec(info)?.[1];
 
-/** CRC16 (XMODEM) of the key or its {hash tag}, mod 16384, as in the cluster spec. */
-export function keySlot(key: string): number {
-  let bytes = Buffer.from(key);
-  const open = bytes.indexOf('{');
-  if (open !== -1) {
-    const close = bytes.indexOf('}', open + 1);
-    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
-  }
-  let crc = 0;
-  for (const byte of bytes) {
-    crc ^= byte << 8;
-    for (let bit = 0; bit < 8; bit++) {
-      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-    }
-  }
-  return crc % SLOTS;
-}
-
 /** The slots master i of n serves when the cluster is made. */
 export function slotRange(index: number, count: number): [number, number] {
   return [Math.floor((index * SLOTS) / count), Math.floor(((index + 1) * SLOTS) / count) - 1];
@@ -163,6 +147,9 @@ function config(node: MutableNode, password: string): string {
     'cluster-enabled yes',
     'cluster-config-file nodes.conf',
     `cluster-node-timeout ${NODE_TIMEOUT_MS}`,
+    // As deploy/redis/redis-cluster.conf.example: the shards that have a master keep serving
+    // while another fails over.
+    'cluster-require-full-coverage no',
     // A replica may take over however long it was cut off from its master: the tests cut links.
     'cluster-replica-validity-factor 0',
     // Replicas stay where they were put, so that tests know which host holds which copy.
