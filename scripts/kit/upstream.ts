@@ -20,10 +20,11 @@ export type Upstream =
 
 /**
  * Passive health for nodes reached over a network. A dead host does not refuse a connection, it
- * lets it time out (proxy_connect_timeout, 2 s): after one such failure nginx sends nobody there
+ * lets it time out (proxy_connect_timeout, 1 s): after one such failure nginx sends nobody there
  * for fail_timeout, then tries it again with one request. Without it (max_fails=0, right for
  * local nodes, see nginx.conf.template) every request of a client hashed to a lost host waits the
- * connect timeout before moving on. Measured in test/multihost/host-loss.test.ts.
+ * connect timeout before moving on. The upstream's `zone` shares that state between the workers.
+ * Measured in test/multihost/across-hosts.test.ts ("loses host 1 whole").
  */
 export const REMOTE_HEALTH = 'max_fails=1 fail_timeout=5s';
 

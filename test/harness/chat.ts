@@ -1,6 +1,6 @@
 // A chat participant: a real socket.io-client from source network 127.0.N.1, with the session
 // and user list the server sent on connect.
-import type { Socket } from 'socket.io-client';
+import type { ManagerOptions, Socket } from 'socket.io-client';
 import { ask, client, connected, next, percentile } from './clients.ts';
 
 export interface SessionInfo {
@@ -27,8 +27,9 @@ export async function chatUser(
   baseUrl: string,
   net: number | string,
   auth: { username: string } | { sessionID: string },
+  options: Partial<ManagerOptions> = {},
 ): Promise<ChatUser> {
-  const socket = client(baseUrl, { net, auth });
+  const socket = client(baseUrl, { net, auth, ...options });
   // As the browser client does: once the server has issued a session, reconnects resume it.
   socket.on('session', (s: SessionInfo) => {
     socket.auth = { sessionID: s.sessionID };
@@ -37,6 +38,20 @@ export async function chatUser(
   const users = next<UserInfo[]>(socket, 'users');
   await connected(socket);
   return { socket, session: await session, users: await users };
+}
+
+/**
+ * What the bundled browser client (services/chat/public/app.js) does when the server refuses a
+ * connection because its Redis is away: socket.io-client does not retry a refusal by itself, the
+ * page tries again after 2 to 4 s.
+ */
+export function retryLikeTheBrowser(socket: Socket): void {
+  socket.on('connect_error', (error: Error) => {
+    if (socket.active) return;
+    if (error.message === 'storage unavailable' || error.message === 'storage full') {
+      setTimeout(() => socket.connect(), 2000 + Math.random() * 2000);
+    }
+  });
 }
 
 /** Users on different nodes: tries source networks from `from` on until the node differs. */

@@ -9,7 +9,13 @@ import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'socket.io-client';
-import { type ChatUser, chatUser, p50p99, roomLatency } from '../harness/chat.ts';
+import {
+  type ChatUser,
+  chatUser,
+  p50p99,
+  retryLikeTheBrowser,
+  roomLatency,
+} from '../harness/chat.ts';
 import { ask, client, connected, next } from '../harness/clients.ts';
 import { httpFrom } from '../harness/http.ts';
 import { waitFor } from '../harness/kit.ts';
@@ -25,6 +31,7 @@ import { canMakeNamespaces, type Hosts, makeHosts, sayNotTested } from './harnes
 import {
   type ClusterNode,
   keySlot,
+  MASTER_PORT,
   type RedisCluster,
   slotRange,
   startCluster,
@@ -310,6 +317,21 @@ if (!capability.ok) {
       throw new Error('no other master');
     }
 
+    /** A master that failed over and came back as a replica is made master again, once in sync. */
+    async function giveBack(node: ClusterNode): Promise<void> {
+      await cluster.waitOk(30_000);
+      const replication = (what: string, says: RegExp) =>
+        waitFor(
+          what,
+          async () => says.test(await cluster.command(node, 'INFO', 'replication')) || undefined,
+          30_000,
+        );
+      await replication('the old master in sync', /master_link_status:up/);
+      await cluster.command(node, 'CLUSTER', 'FAILOVER');
+      await replication('the old master to be master again', /role:master/);
+      await cluster.waitOk(30_000);
+    }
+
     it('keeps every subscription through a slot migration under load', async () => {
       const talk = await conversation(1, 0, 'migration');
       await waitFor('messages flowing', () => (talk.arrived.size > 5 ? true : undefined), 10_000);
@@ -324,6 +346,12 @@ if (!capability.ok) {
         `# slot ${slot} moved in ${movedAt - began} ms; ${after} messages delivered in the 2 s after`,
       );
       assert.ok(after >= 10, `messages keep arriving after the move (${after})`);
+      // And back, under the same load: the later tests count on the channel's shard (host 2).
+      await cluster.migrateSlot(slot, from);
+      const backAt = Date.now();
+      await new Promise((r) => setTimeout(r, 3000));
+      const afterBack = [...talk.arrived.values()].filter((t) => t > backAt + 1000).length;
+      assert.ok(afterBack >= 10, `messages keep arriving after the move back (${afterBack})`);
       talk.stop();
       await new Promise((r) => setTimeout(r, 3500));
       assert.deepEqual(await talk.lost(), [], 'every acknowledged message is stored');
@@ -358,18 +386,98 @@ if (!capability.ok) {
       // host holds two: losing that host now would cost a majority of the masters. As an operator
       // would (deploy/README.md), give the returning node its role back.
       await cluster.restart(killed.node);
-      await cluster.waitOk(30_000);
-      const replication = (what: string, says: RegExp) =>
-        waitFor(
-          what,
-          async () =>
-            says.test(await cluster.command(killed.node, 'INFO', 'replication')) || undefined,
-          30_000,
+      await giveBack(killed.node);
+    });
+
+    /**
+     * Host 1 lost while ten users are on it and hosts 0 and 2 talk: its link cut, or every process
+     * on it killed. Host 1 holds a node, a master and shard 0's replica.
+     */
+    async function loseHost1(how: 'link cut' | 'processes killed'): Promise<void> {
+      // Not the master of the adapter's channel: losing that one pauses every broadcast for the
+      // failover, as "survives a Redis master killed" measures.
+      const channelMaster = await cluster.masterOf('kit#/#');
+      assert.notEqual(channelMaster.host.index, 1, 'the adapter channel is served off host 1');
+      // Host 1 holds a node, the master of the middle slots and shard 0's replica. The
+      // conversation between hosts 0 and 2 is in a room stored on shard 0 (whose replica dies).
+      const lostShard = slotRange(1, 3);
+      const room = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].find(
+        (r) => keySlot(`chat:room-log:${how === 'link cut' ? 'cut' : 'kill'}-${r}`) < lostShard[0],
+      );
+      const talk = await conversation(0, 2, `${how === 'link cut' ? 'cut' : 'kill'}-${room}`);
+      // Ten users on host 1, reconnecting as the browser's chat does (socket.io-client's delays,
+      // and a refusal tried again after 2 to 4 s).
+      const browserLike = { reconnectionDelay: 1000, reconnectionDelayMax: 5000 };
+      const away: { user: ChatUser; back?: number; node?: string }[] = [];
+      for (const from of addresses) {
+        if (away.length === 10) break;
+        if ((await nodeFor(balancer(0), from)) !== nodeId(1)) continue;
+        const user = await chatUser(
+          `http://${balancer(0)}:${BALANCER_PORT}`,
+          from,
+          { username: `${how === 'link cut' ? 'cut' : 'kill'}${away.length}` },
+          browserLike,
         );
-      await replication('the old master in sync', /master_link_status:up/);
-      await cluster.command(killed.node, 'CLUSTER', 'FAILOVER');
-      await replication('the old master to be master again', /role:master/);
-      await cluster.waitOk(30_000);
+        sockets.push(user.socket);
+        retryLikeTheBrowser(user.socket);
+        assert.equal(user.session.node, nodeId(1));
+        away.push({ user });
+      }
+      assert.equal(away.length, 10, 'ten client addresses lead to host 1');
+      await waitFor('messages flowing', () => (talk.arrived.size > 5 ? true : undefined), 10_000);
+
+      const lostAt = Date.now();
+      for (const entry of away) {
+        // Usable again: a new session on another node, and its user list.
+        entry.user.socket.on('session', (s: { node: string }) => {
+          entry.node = s.node;
+        });
+        entry.user.socket.on('users', () => {
+          entry.back ??= Date.now() - lostAt;
+        });
+      }
+      if (how === 'link cut') hosts.hosts[1]?.linkDown();
+      else await hosts.hosts[1]?.killAll();
+      // Watched for 30 s, so that a slow return is measured rather than cut short.
+      while (away.some((e) => e.back === undefined) && Date.now() - lostAt < 30_000) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // A while longer, so that the conversation's gaps cover the whole failover.
+      await new Promise((r) => setTimeout(r, Math.max(0, lostAt + 12_000 - Date.now())));
+      talk.stop();
+      const times = [...talk.arrived.values()].filter((t) => t >= lostAt - 1000).sort();
+      const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
+      const back = away.map((e) => e.back ?? Infinity).sort((a, b) => a - b);
+      console.log(
+        `# host 1 lost (${how}): its 10 clients usable again after ${back.join(', ')} ms; the conversation host 0 → host 2: longest gap ${Math.max(...gaps)} ms`,
+      );
+      for (const e of away) assert.notEqual(e.node, nodeId(1));
+      assert.ok((back.at(-1) as number) <= 10_000, `every client back within 10 s: ${back}`);
+      assert.ok(Math.max(...gaps) < 2000, `delivery among the rest goes on: gaps ${gaps}`);
+      await new Promise((r) => setTimeout(r, 3500));
+      assert.deepEqual(await talk.lost(), [], 'every acknowledged message is stored');
+    }
+
+    it('loses host 1 to a link cut: its clients are back on the other hosts within 10 s, delivery among the rest goes on', async () => {
+      await loseHost1('link cut');
+      // Host 1 comes back: its master is a replica now, and gets its role back.
+      hosts.hosts[1]?.linkUp();
+      await giveBack(cluster.node(1, MASTER_PORT));
+      // The balancers send to host 1 again once its fail_timeout has passed.
+      await waitFor(
+        'host 1 behind balancer 0 again',
+        async () => {
+          for (const from of addresses.slice(0, 20)) {
+            if ((await nodeFor(balancer(0), from)) === nodeId(1)) return true;
+          }
+          return undefined;
+        },
+        20_000,
+      );
+    });
+
+    it('loses host 1 whole (every process killed): its clients are back within 10 s, delivery among the rest goes on', async () => {
+      await loseHost1('processes killed');
     });
   });
 }
