@@ -43,7 +43,7 @@ export const OPTIONS = {
   },
   UPSTREAMS: {
     default: undefined,
-    doc: 'the nodes nginx spreads over, comma-separated `host:port` (may name nodes on other hosts; every balancer must list the same in the same order); unset: the local nodes',
+    doc: 'the nodes nginx spreads over, comma-separated `host:port` (may name nodes on other hosts; every balancer must list the same in the same order; addresses rather than names, which nginx resolves at each start or reload); unset: the local nodes',
   },
   BALANCERS: {
     default: undefined,
@@ -55,7 +55,7 @@ export const OPTIONS = {
   },
   REDIS_CLUSTER: {
     default: undefined,
-    doc: 'a Redis Cluster, comma-separated seed URLs (`redis://[:password@]host:port`); the nodes then use the sharded adapter and a cluster client. Exclusive with `REDIS_URL`',
+    doc: 'a Redis Cluster, comma-separated seed URLs (`redis://[:password@]host:port`); the nodes then use the sharded adapter and a cluster client. Exclusive with `REDIS_URL`; `rediss://` (TLS) is refused for now',
   },
   ADAPTER: {
     default: 'redis',
@@ -242,7 +242,11 @@ export function ownRedis(
   return role === 'all' && redisUrl === undefined && redisCluster === undefined;
 }
 
-/** `host:port,host:port`: IPv4 and IPv6 (in brackets) addresses or host names, each listed once. */
+/**
+ * `host:port,host:port`: IPv4 and IPv6 (in brackets) addresses or host names, each listed once.
+ * nginx resolves a name when it starts or reloads; one that resolves to several addresses becomes
+ * several servers, in DNS's order, which two balancers may not share: addresses are safer.
+ */
 function parseUpstreams(raw: string | undefined): readonly UpstreamNode[] | undefined {
   if (raw === undefined) return undefined;
   const seen = new Set<string>();
@@ -251,6 +255,14 @@ function parseUpstreams(raw: string | undefined): readonly UpstreamNode[] | unde
     const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(item);
     if (!match) throw new ConfigError('UPSTREAMS', raw, `"${item}" is not host:port`);
     const [, host, port] = match as unknown as [string, string, string];
+    // nginx reads `server unix:…` as a Unix socket path, whatever follows.
+    if (host.toLowerCase() === 'unix') {
+      throw new ConfigError(
+        'UPSTREAMS',
+        raw,
+        `"${item}" is not host:port (nginx reads unix: as a socket path)`,
+      );
+    }
     if (host.startsWith('[') && isIP(host.slice(1, -1)) !== 6) {
       throw new ConfigError('UPSTREAMS', raw, `"${item}" is not an IPv6 address in brackets`);
     }

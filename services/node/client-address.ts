@@ -1,10 +1,18 @@
 import type { IncomingMessage } from 'node:http';
+import { BlockList, isIP } from 'node:net';
 
 /** This host's own addresses, as Node reports a peer. */
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
-/** The balancers on other hosts (BALANCERS), as Node reports a peer; set once at start. */
-let balancers: ReadonlySet<string> = new Set();
+/** The balancers on other hosts (BALANCERS); set once at start. A BlockList compares addresses,
+ * not their spelling (`fd00::1` is `fd00:0:0::1`). */
+let balancers = new BlockList();
+
+const family = (address: string) => (isIP(address) === 6 ? 'ipv6' : 'ipv4');
+const isBalancer = (peer: string) => {
+  const address = plain(peer);
+  return isIP(address) !== 0 && balancers.check(address, family(address));
+};
 
 /** IPv4 peers arrive as `::ffff:a.b.c.d` on a dual-stack socket: one form for comparing. */
 export const plain = (address: string) => address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
@@ -14,7 +22,10 @@ export const plain = (address: string) => address.replace(/^::ffff:(?=\d+\.\d+\.
  * (BALANCERS), and this host on the address the node binds, which its own nginx and probes use.
  */
 export function trustBalancers(addresses: readonly string[] | undefined, ownAddress: string): void {
-  balancers = new Set([...(addresses ?? []), ownAddress].map(plain));
+  balancers = new BlockList();
+  for (const address of [...(addresses ?? []), ownAddress].map(plain)) {
+    if (isIP(address) !== 0) balancers.addAddress(address, family(address));
+  }
 }
 
 /**
@@ -24,7 +35,7 @@ export function trustBalancers(addresses: readonly string[] | undefined, ownAddr
  * other peer is the client itself.
  */
 export function viaProxy(peer: string | undefined): boolean {
-  return peer === undefined || LOOPBACK.has(peer) || balancers.has(plain(peer));
+  return peer === undefined || LOOPBACK.has(peer) || isBalancer(peer);
 }
 
 /**
@@ -32,7 +43,7 @@ export function viaProxy(peer: string | undefined): boolean {
  * balancers; unset, anyone who can reach NODE_HOST.
  */
 export function peerAllowed(peer: string | undefined, restricted: boolean): boolean {
-  return !restricted || peer === undefined || LOOPBACK.has(peer) || balancers.has(plain(peer));
+  return !restricted || peer === undefined || LOOPBACK.has(peer) || isBalancer(peer);
 }
 
 /** The address of the client behind a request. */

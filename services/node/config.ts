@@ -152,6 +152,11 @@ export function parseRedisUrl(name: string, raw: string): string {
 export function parseRedisCluster(name: string, raw: string): readonly string[] {
   const seeds = raw.split(',').map((s) => s.trim());
   if (seeds.some((s) => s === '')) throw new ConfigError(name, raw, 'empty entry in the list');
+  // The cluster client reaches the nodes it discovers with the options it was given, not with a
+  // seed's scheme: a rediss:// seed would carry TLS to the seeds only.
+  if (seeds.some((s) => /^rediss:/i.test(s))) {
+    throw new ConfigError(name, raw, 'rediss:// (TLS to a Redis Cluster) is not supported yet');
+  }
   return Object.freeze(seeds.map((seed) => parseRedisUrl(name, seed)));
 }
 

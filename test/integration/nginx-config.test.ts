@@ -58,6 +58,22 @@ describe('nginx configuration', () => {
     assert.doesNotMatch(conf, /unix:/);
   });
 
+  it('retries a 503 on the next node only under /socket.io/ (elsewhere it would mark a node down)', async () => {
+    const config = loadKitConfig({
+      KIT_ROLE: 'balancer',
+      UPSTREAMS: '198.18.0.12:6001,198.18.0.13:6001',
+      RUN_DIR: join(root, 'remote'),
+    });
+    const dir = runDir(config.runDir);
+    prepareRunDir(dir);
+    const conf = readFileSync(await renderNginx(config, dir), 'utf8');
+    assert.match(conf, /server 198\.18\.0\.12:6001 max_fails=1 /);
+    const retries = [...conf.matchAll(/^\s*proxy_next_upstream ([^;]*);/gm)].map((m) => m[1]);
+    assert.deepEqual(retries, ['error timeout http_502', 'error timeout http_502 http_503']);
+    const socketIo = conf.slice(conf.indexOf('location /socket.io/'));
+    assert.match(socketIo.slice(0, socketIo.indexOf('}')), /http_503/);
+  });
+
   it('leaves nginx variables alone and fills in the kit placeholders', () => {
     const out = renderTemplate('listen ${PORT}; set $a $http_upgrade; return 200 ${host};', {
       PORT: '80',

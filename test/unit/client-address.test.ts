@@ -42,4 +42,12 @@ describe('client addresses across hosts', () => {
     assert.equal(peerAllowed('127.0.0.1', true), true);
     assert.equal(peerAllowed('198.18.0.99', false), true);
   });
+
+  it('compares IPv6 balancers by address, not by how they are written', () => {
+    trustBalancers(['fd00:0:0::21'], 'fd00::11');
+    assert.equal(peerAllowed('fd00::21', true), true);
+    assert.equal(peerAllowed('FD00:0000::0011', true), true);
+    assert.equal(peerAllowed('fd00::22', true), false);
+    assert.equal(viaProxy('fd00::21'), true);
+  });
 });

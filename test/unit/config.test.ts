@@ -171,6 +171,11 @@ describe('kit configuration', () => {
       () => loadKitConfig({ UPSTREAMS: '198.18.0.11:6001, 198.18.0.11:6001' }),
       culprit('UPSTREAMS', /twice/),
     );
+    assert.throws(
+      // nginx would read it as the Unix socket path "6001".
+      () => loadKitConfig({ UPSTREAMS: 'unix:6001' }),
+      culprit('UPSTREAMS', /socket path/),
+    );
     assert.throws(() => loadKitConfig({ BALANCERS: '198.18.0.1,lb' }), culprit('BALANCERS', /lb/));
     assert.throws(
       () => loadKitConfig({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER: cluster }),
@@ -179,6 +184,10 @@ describe('kit configuration', () => {
     assert.throws(
       () => loadKitConfig({ REDIS_CLUSTER: 'redis://a:1,http://b:2' }),
       culprit('REDIS_CLUSTER', /scheme/),
+    );
+    assert.throws(
+      () => loadKitConfig({ REDIS_CLUSTER: 'rediss://a:1,rediss://b:2' }),
+      culprit('REDIS_CLUSTER', /TLS to a Redis Cluster/),
     );
     assert.throws(
       () => loadKitConfig({ REDIS_CLUSTER: cluster, ADAPTER: 'redis' }),
