@@ -12,11 +12,13 @@ import {
   ConfigError,
   isPlaceholder,
   parseAddresses,
+  parseCount,
   parseLogLevel,
   parseOrigins,
   parsePort,
   parseRedisCluster,
   parseRedisUrl,
+  type Recovery,
   ROOT,
 } from '../../services/node/config.ts';
 
@@ -59,7 +61,19 @@ export const OPTIONS = {
   },
   ADAPTER: {
     default: 'redis',
-    doc: '`redis` (pub/sub adapter), `redis-sharded` (sharded pub/sub, Redis 7; implied by `REDIS_CLUSTER`), `redis-streams` (not yet: refused)',
+    doc: '`redis` (pub/sub adapter), `redis-sharded` (sharded pub/sub, Redis 7; implied by `REDIS_CLUSTER`), `redis-streams` (Redis Streams adapter with connection state recovery: a client back within `RECOVERY_WINDOW` gets what it missed)',
+  },
+  RECOVERY_WINDOW: {
+    default: '120',
+    doc: 'seconds a client may be away and still recover its session and missed events (`ADAPTER=redis-streams` only), 1 to 3600',
+  },
+  STREAM_MAXLEN: {
+    default: '10000',
+    doc: 'entries each stream keeps (`ADAPTER=redis-streams` only; trimmed approximately): a client recovers only if what it missed is still there, so size it to `RECOVERY_WINDOW` × broadcasts per second; 100 to 10,000,000',
+  },
+  STREAM_COUNT: {
+    default: '1',
+    doc: "streams the namespaces are spread over (`ADAPTER=redis-streams` only; each namespace stays on one stream, in order), so that they spread over a Redis Cluster's shards; 1 to 64",
   },
   REDIS_PORT: {
     default: '6380',
@@ -136,6 +150,8 @@ export interface KitConfig {
   /** Seed URLs of a Redis Cluster; set, the kit starts no Redis and the nodes use a cluster client. */
   readonly redisCluster: readonly string[] | undefined;
   readonly adapter: AdapterName;
+  /** Connection state recovery with ADAPTER=redis-streams; undefined with the other adapters. */
+  readonly recovery: Recovery | undefined;
   readonly redisPort: number;
   /** maxmemory of the kit's own Redis, as redis.conf takes it (`512mb`). */
   readonly redisMaxmemory: string;
@@ -275,13 +291,31 @@ function parseUpstreams(raw: string | undefined): readonly UpstreamNode[] | unde
   return Object.freeze(nodes);
 }
 
+/** RECOVERY_WINDOW, STREAM_MAXLEN, STREAM_COUNT: only with the streams adapter, which uses them. */
+function parseRecovery(env: Env, adapter: AdapterName): Recovery | undefined {
+  const names = ['RECOVERY_WINDOW', 'STREAM_MAXLEN', 'STREAM_COUNT'] as const;
+  if (adapter !== 'redis-streams') {
+    const set = names.find((name) => env[name]?.trim());
+    if (set)
+      throw new ConfigError(set, env[set], `needs ADAPTER=redis-streams (ADAPTER is "${adapter}")`);
+    return undefined;
+  }
+  return Object.freeze({
+    windowS: parseCount('RECOVERY_WINDOW', value(env, 'RECOVERY_WINDOW') as string, 1, 3600),
+    streamMaxLen: parseCount(
+      'STREAM_MAXLEN',
+      value(env, 'STREAM_MAXLEN') as string,
+      100,
+      10_000_000,
+    ),
+    streamCount: parseCount('STREAM_COUNT', value(env, 'STREAM_COUNT') as string, 1, 64),
+  });
+}
+
 function parseAdapter(env: Env, cluster: boolean): AdapterName {
   const set = env.ADAPTER?.trim() ? (env.ADAPTER.trim() as string) : undefined;
   if (set === undefined) return cluster ? 'redis-sharded' : 'redis';
-  if (set === 'redis-streams') {
-    throw new ConfigError('ADAPTER', set, 'is not available yet; use "redis" or "redis-sharded"');
-  }
-  if (set !== 'redis' && set !== 'redis-sharded') {
+  if (set !== 'redis' && set !== 'redis-sharded' && set !== 'redis-streams') {
     throw new ConfigError('ADAPTER', set, 'expected "redis", "redis-sharded" or "redis-streams"');
   }
   if (cluster && set === 'redis') {
@@ -338,6 +372,7 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
     );
   }
   const adapter = parseAdapter(env, redisCluster !== undefined);
+  const recovery = parseRecovery(env, adapter);
   const redisPort = parsePort('REDIS_PORT', value(env, 'REDIS_PORT') as string);
   if (ownRedis(role, redisUrl, redisCluster) && (redisPort === port || seen.has(redisPort))) {
     throw new ConfigError('REDIS_PORT', String(redisPort), 'collides with PORT or NODE_PORTS');
@@ -411,6 +446,7 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
     redisUrl,
     redisCluster,
     adapter,
+    recovery,
     redisPort,
     redisMaxmemory,
     runDir,

@@ -134,6 +134,7 @@ export function kitParts(config: KitConfig, dir: RunDir): Part[] {
             redisUrl: config.redisCluster ? undefined : secrets.redisUrl,
             redisCluster: config.redisCluster,
             adapter: config.adapter,
+            recovery: config.recovery,
             appModule: config.appModule,
             emitToken: secrets.emitToken,
             adminPasswordHash: secrets.adminPasswordHash,

@@ -22,7 +22,14 @@ export class ConfigError extends KitError {
 type Env = Record<string, string | undefined>;
 
 /** The Socket.IO adapters the kit offers (ADAPTER). */
-export type AdapterName = 'redis' | 'redis-sharded';
+export type AdapterName = 'redis' | 'redis-sharded' | 'redis-streams';
+
+/** Connection state recovery (ADAPTER=redis-streams): RECOVERY_WINDOW, STREAM_MAXLEN, STREAM_COUNT. */
+export interface Recovery {
+  readonly windowS: number;
+  readonly streamMaxLen: number;
+  readonly streamCount: number;
+}
 
 /** What one node process needs. */
 export interface NodeConfig {
@@ -38,6 +45,8 @@ export interface NodeConfig {
   readonly redisUrl: string | undefined;
   readonly redisCluster: readonly string[] | undefined;
   readonly adapter: AdapterName;
+  /** Set with the streams adapter only. */
+  readonly recovery: Recovery | undefined;
   readonly appModule: string;
   readonly emitToken: string;
   /** Salted SHA-256 of the Admin UI password (admin-auth.ts); unset: the Admin UI is off. */
@@ -56,6 +65,7 @@ export const HANDOVER = {
   redisUrl: 'KIT_REDIS_URL',
   redisCluster: 'KIT_REDIS_CLUSTER',
   adapter: 'KIT_ADAPTER',
+  recovery: 'KIT_RECOVERY',
   appModule: 'KIT_APP_MODULE',
   emitToken: 'KIT_EMIT_TOKEN',
   adminPasswordHash: 'KIT_ADMIN_PASSWORD_HASH',
@@ -69,7 +79,11 @@ export function handOver(config: NodeConfig): Record<string, string> {
   for (const [field, variable] of Object.entries(HANDOVER)) {
     const value = config[field as keyof NodeConfig];
     if (value === undefined) continue;
-    env[variable] = Array.isArray(value) ? value.join(',') : String(value);
+    env[variable] = Array.isArray(value)
+      ? value.join(',')
+      : typeof value === 'object'
+        ? JSON.stringify(value)
+        : String(value);
   }
   return env;
 }
@@ -104,9 +118,14 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
     );
   }
   const adapter = required('adapter');
-  if (adapter !== 'redis' && adapter !== 'redis-sharded') {
-    throw new ConfigError(HANDOVER.adapter, adapter, 'expected "redis" or "redis-sharded"');
+  if (adapter !== 'redis' && adapter !== 'redis-sharded' && adapter !== 'redis-streams') {
+    throw new ConfigError(
+      HANDOVER.adapter,
+      adapter,
+      'expected "redis", "redis-sharded" or "redis-streams"',
+    );
   }
+  const recovery = parseRecoveryHandover(optional('recovery'), adapter);
   return Object.freeze({
     nodeId,
     host,
@@ -118,11 +137,47 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
     redisCluster:
       rawCluster === undefined ? undefined : parseRedisCluster(HANDOVER.redisCluster, rawCluster),
     adapter,
+    recovery,
     appModule: isAbsolute(appModule) ? appModule : resolve(ROOT, appModule),
     emitToken: required('emitToken'),
     adminPasswordHash: optional('adminPasswordHash'),
     allowedOrigins: parseOrigins(optional('allowedOrigins'), HANDOVER.allowedOrigins),
     logLevel: parseLogLevel(required('logLevel'), HANDOVER.logLevel),
+  });
+}
+
+/** A whole number from `min` to `max`. */
+export function parseCount(name: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, raw, 'is not a whole number');
+  const count = Number(raw);
+  if (count < min || count > max) {
+    throw new ConfigError(name, raw, `must be from ${min} to ${max}`);
+  }
+  return count;
+}
+
+/** The streams adapter's recovery settings, handed over as JSON; present exactly with it. */
+function parseRecoveryHandover(
+  raw: string | undefined,
+  adapter: AdapterName,
+): Recovery | undefined {
+  if (adapter !== 'redis-streams') return undefined;
+  let parsed: Partial<Recovery> = {};
+  try {
+    parsed = JSON.parse(raw ?? '') as Partial<Recovery>;
+  } catch {
+    throw new ConfigError(
+      HANDOVER.recovery,
+      raw,
+      'missing or not JSON (the streams adapter needs it)',
+    );
+  }
+  const field = (key: keyof Recovery, min: number, max: number) =>
+    parseCount(`${HANDOVER.recovery}.${key}`, String(parsed[key]), min, max);
+  return Object.freeze({
+    windowS: field('windowS', 1, 3600),
+    streamMaxLen: field('streamMaxLen', 100, 10_000_000),
+    streamCount: field('streamCount', 1, 64),
   });
 }
 

@@ -1,7 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Server } from 'socket.io';
+import { clientAddress } from './client-address.ts';
 import type { NodeMetrics } from './metrics.ts';
+import { KeyedLimiter } from './rate-limit.ts';
+import type { Redis } from './redis.ts';
 
 // Names Socket.IO reserves; emitting one throws inside socket.io, so they are refused up front.
 const RESERVED = new Set([
@@ -12,6 +15,21 @@ const RESERVED = new Set([
   'newListener',
   'removeListener',
 ]);
+
+/**
+ * Requests without the right token, per client address: what nginx's per-address limit on the
+ * rest of the site allows (nginx does not limit /api/emit, so that a backend with the token is
+ * never throttled by its address).
+ */
+const UNAUTHENTICATED = { perSecond: 50, burst: 200 } as const;
+
+/**
+ * How long an Idempotency-Key is remembered once its event went out: a caller may retry that long
+ * without a second delivery. While the first request with a key is in flight its key is held for
+ * at most PENDING_MS (a node that dies then frees it).
+ */
+export const IDEMPOTENCY = { rememberMs: 10 * 60_000, pendingMs: 10_000 } as const;
+const KEY_FORMAT = /^[\w.:-]{1,128}$/;
 
 interface EmitBody {
   event: string;
@@ -37,32 +55,114 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/** The adapters built on socket.io-adapter's ClusterAdapter (sharded, streams) publish here. */
+type Publishing = { publishAndReturnOffset?: (message: unknown) => Promise<string> };
+
+/**
+ * Emits and resolves once the adapter has handed the event to Redis (rejecting if Redis refused
+ * it), so that 202 means "on its way to every node", not "seen by this one". io.emit() does not
+ * say: socket.io-adapter's broadcast logs a failed publish and delivers locally anyway. The
+ * pub/sub adapter (ADAPTER=redis) publishes without a result to wait for: there 202 means
+ * accepted by this node, as before.
+ */
+function emitter(io: Server): (event: string, data: unknown, room?: string) => Promise<void> {
+  const adapter = io.of('/').adapter as unknown as Publishing;
+  const original = adapter.publishAndReturnOffset?.bind(adapter);
+  let waiting: ((published: Promise<string>) => void) | undefined;
+  if (original) {
+    adapter.publishAndReturnOffset = (message) => {
+      const published = original(message);
+      const waiter = waiting;
+      waiting = undefined;
+      waiter?.(published);
+      return published;
+    };
+  }
+  return async (event, data, room) => {
+    // broadcast() calls publishAndReturnOffset before its first await: within emit() below.
+    let published: Promise<string> | undefined;
+    waiting = (p) => {
+      published = p;
+    };
+    (room === undefined ? io : io.to(room)).emit(event, data);
+    waiting = undefined;
+    await published;
+  };
+}
+
 /** POST /api/emit: an event from outside Socket.IO to every matching socket on every node. */
 export function registerEmitApi(
   app: FastifyInstance,
   io: Server,
   token: string,
   metrics: NodeMetrics,
+  redis: Redis,
 ): void {
+  const strangers = new KeyedLimiter(UNAUTHENTICATED.perSecond, UNAUTHENTICATED.burst);
+  const emit = emitter(io);
+  const answer = (reply: FastifyReply, status: number, body: object) => {
+    metrics.emitsApi.inc({ status: String(status) });
+    return reply.code(status).send(body);
+  };
+  const retryLater = (reply: FastifyReply, error: string) => {
+    reply.header('retry-after', '1');
+    return answer(reply, 503, { error });
+  };
+
   app.post<{ Body: EmitBody }>('/api/emit', {
     schema: { body: bodySchema },
     // Authentication runs before the body is read, so an unauthenticated caller learns nothing
     // about the body format and costs no parsing.
     onRequest: async (request, reply) => {
-      if (!tokenMatches(request.headers.authorization, token)) {
-        metrics.emitsApi.inc({ status: '401' });
-        return reply.code(401).send({ error: 'missing or wrong bearer token' });
+      if (tokenMatches(request.headers.authorization, token)) return;
+      if (!strangers.take(clientAddress(request.raw))) {
+        return answer(reply, 429, { error: 'too many requests' });
       }
+      return answer(reply, 401, { error: 'missing or wrong bearer token' });
     },
     handler: async (request, reply) => {
       const { event, data, room } = request.body;
       if (RESERVED.has(event)) {
-        metrics.emitsApi.inc({ status: '400' });
-        return reply.code(400).send({ error: `"${event}" is a reserved event name` });
+        return answer(reply, 400, { error: `"${event}" is a reserved event name` });
       }
-      (room === undefined ? io : io.to(room)).emit(event, data);
-      metrics.emitsApi.inc({ status: '202' });
-      return reply.code(202).send({ ok: true });
+      const idempotencyKey = request.headers['idempotency-key'];
+      if (idempotencyKey === undefined) {
+        try {
+          await emit(event, data, room);
+        } catch {
+          return retryLater(reply, 'not published (Redis unavailable), retry');
+        }
+        return answer(reply, 202, { ok: true });
+      }
+      if (typeof idempotencyKey !== 'string' || !KEY_FORMAT.test(idempotencyKey)) {
+        return answer(reply, 400, {
+          error: 'Idempotency-Key must be 1 to 128 letters, digits, or _ . : -',
+        });
+      }
+      // One record per key, on its own slot in a cluster: `pending` while the first request
+      // with it publishes, `done` once it did.
+      const record = `kit:emit:{${idempotencyKey}}`;
+      let claimed: string | null;
+      try {
+        claimed = await redis.set(record, 'pending', { NX: true, PX: IDEMPOTENCY.pendingMs });
+      } catch {
+        return retryLater(reply, 'storage unavailable, retry');
+      }
+      if (claimed !== 'OK') {
+        const state = await redis.get(record).catch(() => null);
+        if (state === 'done') return answer(reply, 202, { ok: true, duplicate: true });
+        reply.header('retry-after', '1');
+        return answer(reply, 409, { error: 'a request with this Idempotency-Key is in flight' });
+      }
+      try {
+        await emit(event, data, room);
+      } catch {
+        await redis.del(record).catch(() => undefined);
+        return retryLater(reply, 'not published (Redis unavailable), retry');
+      }
+      // Failing to record it costs a possible second delivery on a retry, not this one.
+      await redis.set(record, 'done', { PX: IDEMPOTENCY.rememberMs }).catch(() => undefined);
+      return answer(reply, 202, { ok: true });
     },
   });
 }

@@ -2,9 +2,10 @@
 // or the kit's own), or three cluster clients to a Redis Cluster (REDIS_CLUSTER), and the adapter
 // made of the first two: the pub/sub adapter, or the sharded one (SPUBLISH/SSUBSCRIBE).
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter';
 import type { FastifyBaseLogger } from 'fastify';
 import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
-import type { AdapterName, NodeConfig } from './config.ts';
+import type { AdapterName, NodeConfig, Recovery } from './config.ts';
 import { keySlot } from './key-slot.ts';
 
 /**
@@ -15,7 +16,10 @@ import { keySlot } from './key-slot.ts';
 export type Redis = RedisClientType;
 type Cluster = RedisClusterType;
 type Client = Redis | Cluster;
-type AdapterFactory = ReturnType<typeof createAdapter> | ReturnType<typeof createShardedAdapter>;
+type AdapterFactory =
+  | ReturnType<typeof createAdapter>
+  | ReturnType<typeof createShardedAdapter>
+  | ReturnType<typeof createStreamsAdapter>;
 
 export interface RedisClients {
   /** Publishes for the adapter. Its offline queue stays on: what is published while Redis is
@@ -152,7 +156,7 @@ function clusterDefaults(seeds: readonly string[]) {
 }
 
 export async function connectRedis(
-  config: Pick<NodeConfig, 'redisUrl' | 'redisCluster' | 'adapter'>,
+  config: Pick<NodeConfig, 'redisUrl' | 'redisCluster' | 'adapter' | 'recovery'>,
   log: FastifyBaseLogger,
   events: RedisEvents,
 ): Promise<RedisClients> {
@@ -239,7 +243,7 @@ export async function connectRedis(
     pub,
     sub,
     data: data as Redis,
-    adapter: (key) => makeAdapter(config.adapter, pub, sub, key),
+    adapter: (key) => makeAdapter(config, pub, sub, key),
     ready: () => down().length === 0,
     notReadyReason() {
       const names = down();
@@ -254,8 +258,29 @@ export async function connectRedis(
   };
 }
 
-function makeAdapter(name: AdapterName, pub: Client, sub: Client, key: string): AdapterFactory {
-  if (name === 'redis-sharded') {
+function makeAdapter(
+  config: { adapter: AdapterName; recovery: Recovery | undefined },
+  pub: Client,
+  sub: Client,
+  key: string,
+): AdapterFactory {
+  if (config.adapter === 'redis-streams' && config.recovery) {
+    // Broadcasts go through a stream (XADD), read by every node; the stream is what a client
+    // that comes back replays from. The adapter makes its own connections from `pub` (one per
+    // stream, blocked in XREAD, and one for its pub/sub requests). XREAD blocks for 1 s at most:
+    // longer than the clients' 3 s socket timeout and the connection would be cut as silent.
+    return createStreamsAdapter(pub, {
+      streamName: `${key}:stream`,
+      streamCount: config.recovery.streamCount,
+      maxLen: config.recovery.streamMaxLen,
+      blockTimeInMs: 1000,
+      channelPrefix: key,
+      sessionKeyPrefix: `${key}:session:`,
+      useShardedPubSub: isCluster(pub),
+      onlyPlaintext: false,
+    });
+  }
+  if (config.adapter === 'redis-sharded') {
     // Static: one channel per namespace, subscribed when the namespace is made. In the default
     // dynamic mode each room gets a channel subscribed without waiting when its first member
     // joins a node (the adapter does not wait for SSUBSCRIBE), and a message sent to the room

@@ -122,6 +122,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   await app.register(fastifySocketIO, {
     ...SOCKET_OPTIONS,
     adapter: redis.adapter(ADAPTER_KEY),
+    // ADAPTER=redis-streams: a client that comes back within RECOVERY_WINDOW gets its id, rooms,
+    // data and every event it missed (socket.recovered). Its session is stored in Redis when its
+    // connection ends for any reason but its own leaving, so another node can restore it.
+    ...(config.recovery
+      ? {
+          connectionStateRecovery: {
+            maxDisconnectionDuration: config.recovery.windowS * 1000,
+            skipMiddlewares: true,
+          },
+        }
+      : {}),
     cors: config.allowedOrigins
       ? { origin: [...config.allowedOrigins], credentials: true }
       : undefined,
@@ -162,7 +173,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const notReadyReason = () => (draining ? 'draining' : redis.notReadyReason());
   registerHealthRoutes(app, { nodeId: config.nodeId, port: config.port }, io, { notReadyReason });
   registerMetricsRoute(app, metrics, config.host);
-  registerEmitApi(app, io, config.emitToken, metrics);
+  registerEmitApi(app, io, config.emitToken, metrics, redis.data);
 
   const application = await loadApplication(config.appModule);
   await application({ io, app, redis: redis.data, nodeId: config.nodeId, log: app.log });

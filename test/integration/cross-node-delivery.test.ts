@@ -47,12 +47,18 @@ describe('delivery across nodes', () => {
   });
 
   describe('POST /api/emit', () => {
-    const emit = (body: unknown, token?: string, contentType = 'application/json') =>
+    const emit = (
+      body: unknown,
+      token?: string,
+      contentType = 'application/json',
+      more: Record<string, string> = {},
+    ) =>
       fetch(`${kit.url}/api/emit`, {
         method: 'POST',
         headers: {
           'content-type': contentType,
           ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          ...more,
         },
         body: typeof body === 'string' ? body : JSON.stringify(body),
       });
@@ -97,6 +103,42 @@ describe('delivery across nodes', () => {
       await Promise.all(got);
       await settle(300);
       assert.equal(strayed.flat().length, 0);
+    });
+
+    it('does not throttle a backend with the token by its address; callers without it are', async () => {
+      // 600 emits from one address in a burst: nginx's per-address limit (50/s, burst 200) would
+      // refuse most of them; with the token none is refused.
+      const statuses = await Promise.all(
+        Array.from({ length: 600 }, (_, n) =>
+          emit({ event: 'burst', data: { n } }, kit.emitToken()).then((r) => r.status),
+        ),
+      );
+      assert.deepEqual([...new Set(statuses)], [202]);
+      const strangers = await Promise.all(
+        Array.from({ length: 400 }, () => emit({ event: 'burst' }).then((r) => r.status)),
+      );
+      assert.ok(strangers.includes(429), 'requests without the token are limited per address');
+      assert.ok(strangers.includes(401));
+    });
+
+    it('delivers an event once per Idempotency-Key, however often it is sent', async () => {
+      const got = collect(clients[0]?.socket as Socket, 'once');
+      const key = { 'idempotency-key': `test-${Date.now()}` };
+      const first = await emit({ event: 'once', data: 1 }, kit.emitToken(), undefined, key);
+      assert.equal(first.status, 202);
+      const again = await emit({ event: 'once', data: 1 }, kit.emitToken(), undefined, key);
+      assert.equal(again.status, 202);
+      assert.deepEqual(await again.json(), { ok: true, duplicate: true });
+      const other = await emit({ event: 'once', data: 2 }, kit.emitToken(), undefined, {
+        'idempotency-key': `${key['idempotency-key']}-b`,
+      });
+      assert.equal(other.status, 202);
+      await settle(300);
+      assert.deepEqual(got, [1, 2]);
+      const bad = await emit({ event: 'once' }, kit.emitToken(), undefined, {
+        'idempotency-key': 'no spaces',
+      });
+      assert.equal(bad.status, 400);
     });
   });
 });

@@ -220,6 +220,41 @@ describe('kit configuration', () => {
     assert.equal(loadKitConfig({}).nodeHost, '127.0.0.1');
   });
 
+  it('takes ADAPTER=redis-streams with its recovery settings, and refuses them without it', () => {
+    const streams = loadKitConfig({ ADAPTER: 'redis-streams', RECOVERY_WINDOW: '30' });
+    assert.deepEqual(streams.recovery, { windowS: 30, streamMaxLen: 10_000, streamCount: 1 });
+    assert.equal(loadKitConfig({}).recovery, undefined);
+    assert.throws(
+      () => loadKitConfig({ RECOVERY_WINDOW: '30' }),
+      culprit('RECOVERY_WINDOW', /needs ADAPTER=redis-streams/),
+    );
+    assert.throws(
+      () => loadKitConfig({ ADAPTER: 'redis-streams', STREAM_MAXLEN: '10' }),
+      culprit('STREAM_MAXLEN', /from 100 to/),
+    );
+    assert.throws(
+      () => loadKitConfig({ ADAPTER: 'redis-streams', STREAM_COUNT: 'two' }),
+      culprit('STREAM_COUNT', /whole number/),
+    );
+    const node: NodeConfig = {
+      nodeId: 'node-6001',
+      port: 6001,
+      host: '127.0.0.1',
+      socketPath: undefined,
+      balancers: undefined,
+      redisUrl: 'redis://127.0.0.1:6380',
+      redisCluster: undefined,
+      adapter: 'redis-streams',
+      recovery: { windowS: 30, streamMaxLen: 5000, streamCount: 3 },
+      appModule: '/srv/app/index.ts',
+      emitToken: 'x'.repeat(32),
+      adminPasswordHash: undefined,
+      allowedOrigins: undefined,
+      logLevel: 'warn',
+    };
+    assert.deepEqual(loadNodeConfig(handOver(node)), node);
+  });
+
   it('treats an empty value as unset', () => {
     assert.equal(loadKitConfig({ PORT: '' }).port, 3000);
   });
@@ -235,6 +270,7 @@ describe('kit configuration', () => {
       redisUrl: undefined,
       redisCluster: ['redis://:pw@198.18.0.11:7001', 'redis://:pw@198.18.0.12:7001'],
       adapter: 'redis-sharded',
+      recovery: undefined,
       appModule: '/srv/app/index.ts',
       emitToken: 'x'.repeat(32),
       adminPasswordHash: undefined,
