@@ -14,6 +14,7 @@ import { registerHealthRoutes } from './health.ts';
 import { createMetrics, type NodeMetrics, registerMetricsRoute } from './metrics.ts';
 import { guardNamespaces } from './namespace-guard.ts';
 import { originAllowed } from './origins.ts';
+import { seamlessRecovery } from './recovery.ts';
 import { connectRedis, type RedisClients } from './redis.ts';
 import { ADAPTER_KEY, SOCKET_OPTIONS } from './socket-options.ts';
 
@@ -155,6 +156,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     }) as FastifySocketioOptions['preClose'],
   });
   const io = app.io;
+  if (config.recovery) seamlessRecovery(io);
   guardNamespaces(io, app.log);
   watchOutput(io, metrics, app.log);
   io.on('connection', (socket) => {

@@ -470,8 +470,11 @@ let connects = 0;
 socket.on('connect', () => {
   connects += 1;
   setConnection('connected', 'connected');
-  // The server forgets a socket's rooms with the socket: join them again on every connection,
-  // merging their history so that nothing sent while disconnected is missing.
+  // Recovered (the kit runs ADAPTER=redis-streams and the client was back in time): the socket
+  // kept its rooms and was sent every event it missed. Nothing to ask again.
+  if (socket.recovered) return;
+  // Otherwise the server forgot the socket's rooms with it: join them again, merging their
+  // history so that nothing sent while disconnected is missing.
   for (const room of state.rooms.keys()) {
     joinRoom(room, { countUnread: connects > 1 }).then((error) => {
       if (error) showError(view.chatError, `Could not rejoin #${room}: ${error}`);
