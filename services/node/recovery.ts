@@ -197,7 +197,7 @@ function hook(nsp: Namespace): void {
   nsp.on('connection', (socket: Socket) => {
     if (!socket.recovered) return;
     const entry = byPid.get((socket as unknown as { pid: string }).pid);
-    if (!entry || entry.phase !== 'restoring') return;
+    if (entry?.phase !== 'restoring') return;
     entry.phase = 'restored';
     entry.sid = socket.id;
     for (const { data, offset, rooms, except } of entry.kept) {

@@ -229,6 +229,10 @@ describe('kit configuration', () => {
       culprit('RECOVERY_WINDOW', /needs ADAPTER=redis-streams/),
     );
     assert.throws(
+      () => loadKitConfig({ ADAPTER: 'redis-streams', REDIS_CLUSTER: 'redis://198.18.0.11:7001' }),
+      culprit('ADAPTER', /not yet supported with REDIS_CLUSTER/),
+    );
+    assert.throws(
       () => loadKitConfig({ ADAPTER: 'redis-streams', STREAM_MAXLEN: '10' }),
       culprit('STREAM_MAXLEN', /from 100 to/),
     );
