@@ -30,6 +30,8 @@ interface NamespaceInternals {
   _fns: Middleware[];
   _preConnectSockets: Map<string, Socket>;
   _remove(socket: Socket): void;
+  /** Takes a CONNECT: restores a session (connection state recovery) or runs the middlewares. */
+  _add(client: { conn: object }, auth: unknown, fn?: unknown): unknown;
 }
 
 const internals = (nsp: Namespace) => nsp as unknown as NamespaceInternals;
@@ -47,19 +49,17 @@ export function guardNamespaces(io: Server, log: FastifyBaseLogger): void {
   const claims = new WeakMap<object, ConnectionClaims>();
   const waiting = new Map<Socket, number>();
 
-  const guard: Middleware = (socket, next) => {
-    const conn = socket.conn;
+  const claimsOf = (conn: object): ConnectionClaims => {
     const mine = claims.get(conn) ?? {
       connects: new TokenBucket(CONNECTS.perSecond, CONNECTS.burst),
       sockets: new Map(),
     };
     claims.set(conn, mine);
-    if (!mine.connects.take()) {
-      log.warn({ address: socket.handshake.address }, 'too many CONNECT packets; closing');
-      next(new Error('too many namespace connections'));
-      closeNow(conn);
-      return;
-    }
+    return mine;
+  };
+
+  const guard: Middleware = (socket, next) => {
+    const mine = claimsOf(socket.conn);
     const earlier = mine.sockets.get(socket.nsp.name);
     if (earlier !== undefined && (earlier.connected || inMiddlewares(earlier))) {
       next(new Error('this connection already has a socket in this namespace'));
@@ -85,9 +85,18 @@ export function guardNamespaces(io: Server, log: FastifyBaseLogger): void {
   sweep.unref();
 
   const protect = (nsp: Namespace) => {
-    const fns = internals(nsp)._fns;
+    const inside = internals(nsp);
     // First, whatever was registered before (a child of a dynamic namespace copies its parent's).
-    if (!fns.includes(guard)) fns.unshift(guard);
+    if (!inside._fns.includes(guard)) inside._fns.unshift(guard);
+    // CONNECTs are counted as they arrive, before anything else: with connection state recovery
+    // on (ADAPTER=redis-streams) a CONNECT carrying a session id is looked up in Redis before any
+    // middleware runs, and counting in the guard let one connection make Redis work per packet.
+    const add = inside._add.bind(nsp);
+    inside._add = (client, auth, fn) => {
+      if (claimsOf(client.conn).connects.take()) return add(client, auth, fn);
+      log.warn({ namespace: nsp.name }, 'too many CONNECT packets; closing');
+      closeNow(client.conn as never);
+    };
   };
   protect(io.of('/'));
   io.on('new_namespace', protect);

@@ -5,11 +5,15 @@
 // some clients' connections, and a node SIGKILLed, each client checks what it got: no number
 // twice, and no gap unless it was told (`socket.recovered === false` on reconnecting).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
 import type { Socket } from 'socket.io-client';
 import { type ChatUser, chatUser, chatUserAwayFrom } from '../harness/chat.ts';
 import { ask, client, connected } from '../harness/clients.ts';
 import { type Kit, launchKit, runDoor, waitFor } from '../harness/kit.ts';
+import { rawSocket } from '../harness/raw-engine.ts';
 
 const APP_MODULE = 'test/fixtures/feed-app.ts';
 const CLIENTS = 50;
@@ -129,6 +133,20 @@ function emitter(kit: Kit, perSecond: number, phase: string) {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** One command to the kit's own Redis. */
+async function redisCli(kit: Kit, ...args: string[]): Promise<string> {
+  const password = readFileSync(join(kit.runDir, 'redis', 'password'), 'utf8').trim();
+  const redis = createClient({
+    url: `redis://:${encodeURIComponent(password)}@127.0.0.1:${kit.redisPort}`,
+  });
+  await redis.connect();
+  try {
+    return String(await redis.sendCommand(args));
+  } finally {
+    redis.destroy();
+  }
+}
+
 describe('connection state recovery (ADAPTER=redis-streams)', { timeout: 300_000 }, () => {
   let kit: Kit;
   const watchers: Watcher[] = [];
@@ -245,6 +263,36 @@ describe('connection state recovery (ADAPTER=redis-streams)', { timeout: 300_000
     });
     // Its clients' sessions were never stored: each is told (recovered === false).
     assert.equal(outcome.told, victims.length, 'each client of the killed node was told');
+  });
+});
+
+describe('CONNECT floods with ADAPTER=redis-streams', { timeout: 120_000 }, () => {
+  let kit: Kit;
+  before(async () => {
+    kit = await launchKit({ nodes: 1, env: { ADAPTER: 'redis-streams', APP_MODULE } });
+  });
+  after(async () => kit?.stop());
+
+  it('counts CONNECTs that carry a session id before Redis is asked about them', async () => {
+    const lookups = async () =>
+      Number(
+        /cmdstat_xrange:calls=(\d+)/.exec(await redisCli(kit, 'INFO', 'commandstats'))?.[1] ?? 0,
+      );
+    const before = await lookups();
+    const s = await rawSocket(kit.url, 7);
+    // Each names a session to restore: Socket.IO looks it up (GET+DEL, XRANGE) before any
+    // middleware, so the per-connection CONNECT budget must apply before that.
+    s.send(
+      ...Array.from(
+        { length: 200 },
+        (_, i) => `40${JSON.stringify({ pid: `p${i}`, offset: '1-0' })}`,
+      ),
+    );
+    await Promise.race([s.closed, pause(3000)]);
+    const made = (await lookups()) - before;
+    console.log(`# 200 CONNECTs with a session id on one WebSocket: ${made} lookups in Redis`);
+    assert.ok(made <= 10, `at most the CONNECT burst (10) reaches Redis, not ${made}`);
+    assert.equal(s.ws.readyState, 3, 'the flooding connection is closed');
   });
 });
 

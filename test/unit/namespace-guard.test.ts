@@ -14,7 +14,12 @@ it('finds the socket.io internals it relies on, and runs first in every namespac
   io.use(appMiddleware);
   guardNamespaces(io, Fastify({ logger: false }).log);
   for (const nsp of [io.of('/'), io.of('/other')]) {
-    const internals = nsp as unknown as { _fns: unknown[]; _preConnectSockets: unknown };
+    const internals = nsp as unknown as {
+      _fns: unknown[];
+      _preConnectSockets: unknown;
+      _add: unknown;
+    };
+    assert.equal(typeof internals._add, 'function', 'Namespace#_add is gone');
     assert.ok(Array.isArray(internals._fns), 'Namespace#_fns is gone');
     assert.ok(internals._preConnectSockets instanceof Map, 'Namespace#_preConnectSockets is gone');
     assert.equal(internals._fns.length >= 1, true);
