@@ -17,7 +17,7 @@ import { socketPath } from '../kit/upstream.ts';
 import { waitUntil } from '../kit/wait.ts';
 import type { Kind } from './load/loadgen.ts';
 
-export type VariantName = 'kit' | 'kit-haproxy' | 'plain' | 'cluster' | 'raw-ws';
+export type VariantName = 'kit' | 'kit-streams' | 'kit-haproxy' | 'plain' | 'cluster' | 'raw-ws';
 
 export interface Variant {
   readonly name: VariantName;
@@ -35,24 +35,29 @@ export interface Variant {
 
 export const LABELS: Record<VariantName, string> = {
   kit: 'kit: nginx + 4 nodes + Redis adapter',
+  'kit-streams': 'kit with ADAPTER=redis-streams (recovery)',
   'kit-haproxy': 'kit nodes behind HAProxy',
   plain: 'one plain Socket.IO process',
   cluster: 'cluster + @socket.io/sticky (tutorials)',
   'raw-ws': 'raw ws (ceiling)',
 };
 
-export async function startKitVariant(): Promise<Variant> {
+export async function startKitVariant(
+  adapter: 'redis' | 'redis-streams' = 'redis',
+): Promise<Variant> {
   const kit = await launchKit({
     env: {
       APP_MODULE: 'scripts/bench/apps/fanout-app.ts',
       // The kit's defaults, whatever an operator's environment says.
       NGINX_WORKERS: 'auto',
       NGINX_UPSTREAM: 'auto',
+      ADAPTER: adapter,
     },
   });
+  const name = adapter === 'redis' ? 'kit' : 'kit-streams';
   return {
-    name: 'kit',
-    label: LABELS.kit,
+    name,
+    label: LABELS[name],
     url: kit.url,
     kind: 'socketio',
     nodePorts: kit.nodePorts,
@@ -156,6 +161,8 @@ export async function startVariant(name: VariantName): Promise<Variant> {
   switch (name) {
     case 'kit':
       return startKitVariant();
+    case 'kit-streams':
+      return startKitVariant('redis-streams');
     case 'kit-haproxy':
       return startHaproxyVariant();
     case 'plain':

@@ -339,5 +339,16 @@ describe('the bundled chat with ADAPTER=redis-streams', { timeout: 120_000 }, ()
     await ask(alice.socket, 'room message', { room: 'ops', content: 'after' });
     await waitFor('the message after', () => got.length === 5, 5000);
     assert.deepEqual(got, ['before', 'while away 1', 'while away 2', 'while away 3', 'after']);
+    // Away again with nothing sent meanwhile (socket.io#5419, redis-streams-adapter#39: the same
+    // events were replayed on every later recovery): recovered, and nothing comes twice.
+    for (let blip = 0; blip < 2; blip++) {
+      const again = new Promise<boolean>((resolve) =>
+        bob.socket.once('connect', () => resolve(bob.socket.recovered)),
+      );
+      bob.socket.io.engine.close();
+      assert.equal(await again, true, `bob recovered again (${blip + 1})`);
+    }
+    await pause(500);
+    assert.equal(got.length, 5, `nothing replayed twice: ${got.join(', ')}`);
   });
 });
