@@ -5,7 +5,7 @@ import type { Generators } from '../load/generators.ts';
 import { Histogram } from '../load/histogram.ts';
 import type { Reply } from '../load/loadgen.ts';
 import { median } from '../stats.ts';
-import { cpuSeconds, programName, type Variant } from '../variants.ts';
+import { cpuSeconds, programName, rssBytes, type Variant } from '../variants.ts';
 
 export interface FanoutSettings {
   subscribers: number;
@@ -52,6 +52,9 @@ export interface FanoutResult {
     cpuPerMillionByProcess?: Record<string, number>;
     /** What the load generators spent meanwhile, for scale: they share the cores. */
     generatorCpuPerMillion: number;
+    /** Resident memory of the variant's Redis after the run (the kit variants): what the
+     * adapter leaves there (the streams adapter keeps STREAM_MAXLEN entries). */
+    redisRssBytes?: number;
   };
 }
 
@@ -217,5 +220,8 @@ export async function fixedLoad(
       ]),
     ),
     generatorCpuPerMillion: perMillion(generatorCpu),
+    redisRssBytes: byName.has('redis-server')
+      ? rssBytes(byName.get('redis-server') as number[])
+      : undefined,
   };
 }
