@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Server } from 'socket.io';
 import { clientAddress } from './client-address.ts';
@@ -29,6 +29,13 @@ const UNAUTHENTICATED = { perSecond: 50, burst: 200 } as const;
  * at most PENDING_MS (a node that dies then frees it).
  */
 export const IDEMPOTENCY = { rememberMs: 10 * 60_000, pendingMs: 10_000 } as const;
+/** A publish not answered by then is given up (503), within the pending time of its key. */
+const PUBLISH_DEADLINE_MS = 8_000;
+/** Marks a key done only if the claim is still this request's (not a later one's). */
+const MARK_DONE = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2])
+end
+return false`;
 const KEY_FORMAT = /^[\w.:-]{1,128}$/;
 
 interface EmitBody {
@@ -104,9 +111,16 @@ export function registerEmitApi(
     metrics.emitsApi.inc({ status: String(status) });
     return reply.code(status).send(body);
   };
-  const retryLater = (reply: FastifyReply, error: string) => {
-    reply.header('retry-after', '1');
+  const retryLater = (reply: FastifyReply, error: string, afterS = 1) => {
+    reply.header('retry-after', String(afterS));
     return answer(reply, 503, { error });
+  };
+  const published = (event: string, data: unknown, room?: string) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('publish timed out')), PUBLISH_DEADLINE_MS);
+    });
+    return Promise.race([emit(event, data, room), late]).finally(() => clearTimeout(timer));
   };
 
   app.post<{ Body: EmitBody }>('/api/emit', {
@@ -128,7 +142,7 @@ export function registerEmitApi(
       const idempotencyKey = request.headers['idempotency-key'];
       if (idempotencyKey === undefined) {
         try {
-          await emit(event, data, room);
+          await published(event, data, room);
         } catch {
           return retryLater(reply, 'not published (Redis unavailable), retry');
         }
@@ -142,9 +156,10 @@ export function registerEmitApi(
       // One record per key, on its own slot in a cluster: `pending` while the first request
       // with it publishes, `done` once it did.
       const record = `kit:emit:{${idempotencyKey}}`;
+      const claim = `pending:${randomUUID()}`;
       let claimed: string | null;
       try {
-        claimed = await redis.set(record, 'pending', { NX: true, PX: IDEMPOTENCY.pendingMs });
+        claimed = await redis.set(record, claim, { NX: true, PX: IDEMPOTENCY.pendingMs });
       } catch {
         return retryLater(reply, 'storage unavailable, retry');
       }
@@ -155,13 +170,20 @@ export function registerEmitApi(
         return answer(reply, 409, { error: 'a request with this Idempotency-Key is in flight' });
       }
       try {
-        await emit(event, data, room);
+        await published(event, data, room);
       } catch {
-        await redis.del(record).catch(() => undefined);
-        return retryLater(reply, 'not published (Redis unavailable), retry');
+        // The key stays claimed until its pending time ends: Redis may have taken the event
+        // without this node hearing so, and a retry meanwhile must not publish it again.
+        return retryLater(
+          reply,
+          'not published (Redis unavailable), retry with the same key',
+          IDEMPOTENCY.pendingMs / 1000,
+        );
       }
       // Failing to record it costs a possible second delivery on a retry, not this one.
-      await redis.set(record, 'done', { PX: IDEMPOTENCY.rememberMs }).catch(() => undefined);
+      await redis
+        .eval(MARK_DONE, { keys: [record], arguments: [claim, String(IDEMPOTENCY.rememberMs)] })
+        .catch(() => undefined);
       return answer(reply, 202, { ok: true });
     },
   });

@@ -17,7 +17,13 @@
 // offsets out of order and resumes from the last one it got, not the latest: it is sent again
 // what it had, or misses what was still on its way. So here a node's own broadcasts reach its
 // sockets the way other nodes' do, when its reader reads them back: one order, the stream's.
-// The price: a local delivery waits for that read (a millisecond or two on a LAN).
+// Its room changes and disconnections (`socketsJoin`, `socketsLeave`, `disconnectSockets`) too,
+// so that they keep their place among its broadcasts. The price: a local delivery waits for that
+// read (a millisecond or two on a LAN), and a broadcast Redis refuses reaches nobody (the emit
+// API then answers 503).
+//
+// What this holds is bounded: a restore keeps at most KEPT_MAX events (beyond, its client starts
+// afresh and is told), and is forgotten when its socket does not connect or settle in time.
 import type { Namespace, Server, Socket } from 'socket.io';
 import { Adapter, MessageType } from 'socket.io-adapter';
 
@@ -53,21 +59,30 @@ interface StreamsAdapter {
 /** A session being restored (events kept aside), or restored (events up to `until` skip it). */
 interface Restoring {
   phase: 'restoring' | 'restored';
-  session?: Session;
-  /** The last offset the replay holds. */
+  /** The last offset the replay holds (then: the last sent to the socket). */
   until: Offset;
+  /** Known once the session is read: only events for these rooms are kept from then on. */
+  rooms?: Set<string>;
   kept: { data: unknown[]; offset: Offset; rooms: string[]; except: string[] }[];
+  /** More events came while restoring than KEPT_MAX: the socket is told to start afresh. */
+  overflow: boolean;
   sid?: string;
-  timer: NodeJS.Timeout;
+  timer?: NodeJS.Timeout;
 }
+
+/** Longest a restore may take (its XRANGE reads the stream from the client's offset). */
+const RESTORE_MS = 10_000;
+/** A restored session's socket connects at once, unless its connection closed meanwhile. */
+const CONNECT_MS = 2_000;
+/** Longest a restored socket waits for the node's reader to pass its replay. */
+const SETTLE_MS = 10_000;
+/** Events kept aside per restore at most (about a second of a busy namespace's broadcasts). */
+const KEPT_MAX = 5_000;
 
 /** socket.io-parser's EVENT packet type. */
 const EVENT = 2;
 /** Socket.packet(), which Socket.IO itself uses to send a recovered socket what it missed. */
 type Writable = { packet(packet: { type: number; data: unknown[] }): void };
-
-/** A restore whose socket never connects (the client left again) is forgotten after this. */
-const FORGET_AFTER_MS = 10_000;
 
 export function compareOffsets(a: Offset, b: Offset): number {
   const [am = 0, as = 0] = a.split('-').map(Number);
@@ -93,48 +108,86 @@ function hook(nsp: Namespace): void {
   /** The last stream entry the node's reader handed over. */
   let polled: Offset = '0-0';
 
+  const forget = (pid: string, entry: Restoring) => {
+    clearTimeout(entry.timer);
+    if (byPid.get(pid) === entry) byPid.delete(pid);
+  };
+  const arm = (pid: string, entry: Restoring, ms: number) => {
+    clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => forget(pid, entry), ms);
+    entry.timer.unref();
+  };
+
   const restore = adapter.restoreSession.bind(adapter);
   adapter.restoreSession = async (pid, offset) => {
-    const entry: Restoring = {
-      phase: 'restoring',
-      until: offset,
-      kept: [],
-      timer: setTimeout(() => byPid.delete(pid), FORGET_AFTER_MS),
-    };
-    entry.timer.unref();
+    const earlier = byPid.get(pid);
+    // A second CONNECT for a session still being restored: only one can win (the session is
+    // read and deleted at once); the first keeps the bookkeeping.
+    if (earlier?.phase === 'restoring') return restore(pid, offset);
+    if (earlier) forget(pid, earlier);
+    const entry: Restoring = { phase: 'restoring', until: offset, kept: [], overflow: false };
     byPid.set(pid, entry);
+    arm(pid, entry, RESTORE_MS);
     try {
       const session = await restore(pid, offset);
-      entry.session = session;
       const last = session.missedPackets.at(-1)?.at(-1);
       if (typeof last === 'string') entry.until = last;
+      entry.rooms = new Set(session.rooms);
+      const rooms = entry.rooms;
+      entry.kept = entry.kept.filter((k) => matches(rooms, toOptions(k)));
+      arm(pid, entry, CONNECT_MS);
       return session;
     } catch (error) {
-      clearTimeout(entry.timer);
-      byPid.delete(pid);
+      forget(pid, entry);
       throw error;
     }
   };
 
-  /** Delivery to this node's sockets (what ClusterAdapter calls `super.broadcast`). */
+  /** What ClusterAdapter does with `super.…`: act on this node's sockets only. */
+  const local = Adapter.prototype;
   const deliver = (packet: Packet, opts: BroadcastOptions) =>
-    Adapter.prototype.broadcast.call(adapter as never, packet as never, opts as never);
+    local.broadcast.call(adapter as never, packet as never, opts as never);
+
+  /**
+   * Publishes to the stream and acts on this node's sockets only when the node's reader reads it
+   * back (below). When Redis refuses it, nothing is delivered, here or anywhere: the emit API
+   * answers 503 and its caller retries; delivering here alone would reach these sockets twice
+   * after that retry, and without an offset.
+   */
+  const publish = (type: number, data: object) => adapter.publishAndReturnOffset({ type, data });
+  const encode = (opts: BroadcastOptions) => ({
+    rooms: [...opts.rooms],
+    except: [...opts.except],
+    flags: opts.flags,
+  });
+  const isLocal = (opts: BroadcastOptions) =>
+    (opts.flags as { local?: boolean } | undefined)?.local === true;
 
   adapter.broadcast = async (packet, opts) => {
-    if ((opts.flags as { local?: boolean } | undefined)?.local) return deliver(packet, opts);
-    try {
-      await adapter.publishAndReturnOffset({
-        type: MessageType.BROADCAST,
-        data: {
-          packet,
-          opts: { rooms: [...opts.rooms], except: [...opts.except], flags: opts.flags },
-        },
-      });
-    } catch {
-      // Redis refused it: this node's sockets still get it, without an offset (as before).
-      deliver(packet, opts);
-    }
+    if (isLocal(opts)) return deliver(packet, opts);
+    await publish(MessageType.BROADCAST, { packet, opts: encode(opts) });
   };
+  // Room changes and disconnections go the same way, so that they keep their place among this
+  // node's broadcasts (`io.to(r).emit(…)` then `io.in(r).disconnectSockets()`: the event first).
+  // Refused by Redis, they still apply here: they change state, they deliver nothing.
+  const roomOp =
+    (type: number, apply: (opts: BroadcastOptions, arg: unknown) => unknown) =>
+    async (opts: BroadcastOptions, arg: unknown) => {
+      if (isLocal(opts)) return apply(opts, arg);
+      const key = type === MessageType.DISCONNECT_SOCKETS ? 'close' : 'rooms';
+      await publish(type, { opts: encode(opts), [key]: arg }).catch(() => apply(opts, arg));
+    };
+  const join = (opts: BroadcastOptions, rooms: unknown) =>
+    local.addSockets.call(adapter as never, opts as never, rooms as never);
+  const leave = (opts: BroadcastOptions, rooms: unknown) =>
+    local.delSockets.call(adapter as never, opts as never, rooms as never);
+  const disconnect = (opts: BroadcastOptions, close: unknown) =>
+    local.disconnectSockets.call(adapter as never, opts as never, close as never);
+  Object.assign(adapter, {
+    addSockets: roomOp(MessageType.SOCKETS_JOIN, join),
+    delSockets: roomOp(MessageType.SOCKETS_LEAVE, leave),
+    disconnectSockets: roomOp(MessageType.DISCONNECT_SOCKETS, disconnect),
+  });
 
   const onMessage = adapter.onMessage.bind(adapter);
   adapter.onMessage = (message, offset) => {
@@ -142,53 +195,62 @@ function hook(nsp: Namespace): void {
     const own = message as {
       uid?: string;
       type?: number;
-      data?: { packet: Packet; requestId?: string; opts: { rooms: string[]; except: string[] } };
-    };
-    if (
-      offset !== undefined &&
-      own.uid === adapter.uid &&
-      own.type === MessageType.BROADCAST &&
-      own.data?.requestId === undefined &&
-      own.data
-    ) {
-      const opts: BroadcastOptions = {
-        ...own.data.opts,
-        rooms: new Set(own.data.opts.rooms),
-        except: new Set(own.data.opts.except),
+      data?: {
+        packet: Packet;
+        requestId?: string;
+        opts: { rooms: string[]; except: string[] };
+        rooms?: string[];
+        close?: boolean;
       };
-      adapter.addOffsetIfNecessary(own.data.packet, opts, offset);
-      deliver(own.data.packet, opts);
-      return;
+    };
+    if (offset === undefined || own.uid !== adapter.uid || !own.data)
+      return onMessage(message, offset);
+    const opts: BroadcastOptions = {
+      ...own.data.opts,
+      rooms: new Set(own.data.opts.rooms),
+      except: new Set(own.data.opts.except),
+    };
+    switch (own.type) {
+      case MessageType.BROADCAST:
+        if (own.data.requestId !== undefined) return onMessage(message, offset);
+        adapter.addOffsetIfNecessary(own.data.packet, opts, offset);
+        return deliver(own.data.packet, opts);
+      case MessageType.SOCKETS_JOIN:
+        return join(opts, own.data.rooms);
+      case MessageType.SOCKETS_LEAVE:
+        return leave(opts, own.data.rooms);
+      case MessageType.DISCONNECT_SOCKETS:
+        return disconnect(opts, own.data.close);
+      default:
+        return onMessage(message, offset);
     }
-    return onMessage(message, offset);
   };
 
-  // Called for every broadcast, local or from another node, with its offset, just before it is
+  // Called for every broadcast, this node's or another's, with its offset, just before it is
   // delivered to this node's sockets.
   const addOffset = adapter.addOffsetIfNecessary.bind(adapter);
   adapter.addOffsetIfNecessary = (packet, opts, offset) => {
     addOffset(packet, opts, offset);
-    if (byPid.size === 0) return;
-    const stored = packet.type === 2 && packet.id === undefined && !opts.flags?.volatile;
-    if (!stored) return;
+    // Every event, volatile and acknowledged ones too: the replay holds them all.
+    if (byPid.size === 0 || packet.type !== EVENT) return;
     for (const [pid, entry] of byPid) {
       if (entry.phase === 'restoring') {
-        // Its rooms are not known yet: every stored event is kept, and sorted out on connect.
-        entry.kept.push({
-          data: [...packet.data],
-          offset,
-          rooms: [...opts.rooms],
-          except: [...opts.except],
-        });
-        continue;
-      }
-      if (compareOffsets(offset, entry.until) <= 0) {
+        if (entry.rooms && !matches(entry.rooms, opts)) continue;
+        if (entry.kept.length >= KEPT_MAX) entry.overflow = true;
+        else {
+          entry.kept.push({
+            data: [...packet.data],
+            offset,
+            rooms: [...opts.rooms],
+            except: [...opts.except],
+          });
+        }
+      } else if (compareOffsets(offset, entry.until) <= 0) {
         // Replayed or sent already: not again.
         if (entry.sid) opts.except.add(entry.sid);
       } else if (compareOffsets(polled, entry.until) > 0) {
         // The reader is past the replay: nothing it reads from now on can have been replayed.
-        clearTimeout(entry.timer);
-        byPid.delete(pid);
+        forget(pid, entry);
       }
     }
   };
@@ -196,20 +258,32 @@ function hook(nsp: Namespace): void {
   // First of the namespace's connection handlers (registered before the application's).
   nsp.on('connection', (socket: Socket) => {
     if (!socket.recovered) return;
-    const entry = byPid.get((socket as unknown as { pid: string }).pid);
+    const pid = (socket as unknown as { pid: string }).pid;
+    const entry = byPid.get(pid);
     if (entry?.phase !== 'restoring') return;
+    if (entry.overflow) {
+      // Too much came meanwhile to hold: rather than a gap, the client starts afresh and is
+      // told so (its session is gone: recovered === false).
+      forget(pid, entry);
+      socket.disconnect(true);
+      return;
+    }
     entry.phase = 'restored';
     entry.sid = socket.id;
-    for (const { data, offset, rooms, except } of entry.kept) {
-      const opts = { rooms: new Set(rooms), except: new Set(except) };
-      if (compareOffsets(offset, entry.until) > 0 && matches(socket.rooms, opts)) {
+    for (const kept of entry.kept) {
+      if (compareOffsets(kept.offset, entry.until) > 0 && matches(socket.rooms, toOptions(kept))) {
         // Written as Socket.IO writes the replay. Not socket.emit(): with recovery on, that is
         // a broadcast to the socket's own room, added to the stream again and read back later,
         // out of order.
-        (socket as unknown as Writable).packet({ type: EVENT, data });
-        entry.until = offset;
+        (socket as unknown as Writable).packet({ type: EVENT, data: kept.data });
+        entry.until = kept.offset;
       }
     }
-    entry.kept.length = 0;
+    entry.kept = [];
+    arm(pid, entry, SETTLE_MS);
   });
+}
+
+function toOptions(kept: { rooms: string[]; except: string[] }): BroadcastOptions {
+  return { rooms: new Set(kept.rooms), except: new Set(kept.except) };
 }

@@ -253,6 +253,18 @@ describe('connection state recovery (ADAPTER=redis-streams)', { timeout: 300_000
     assert.equal(outcome.recovered, cut.length, 'every cut client recovered');
   });
 
+  it('keeps a broadcast before a disconnection issued after it on the same node', async () => {
+    const w = watchers.at(-1) as Watcher;
+    const seen: string[] = [];
+    w.socket.once('bye', () => seen.push('bye'));
+    w.socket.once('disconnect', () => seen.push('disconnect'));
+    w.socket.emit('leave me');
+    await waitFor('disconnected', () => seen.includes('disconnect'), 5000);
+    assert.deepEqual(seen, ['bye', 'disconnect']);
+    w.socket.connect();
+    await connected(w.socket);
+  });
+
   it('after a node SIGKILLed, tells each of its clients, or recovers it without a gap', async () => {
     const port = kit.nodePorts[1] as number;
     const victims = watchers.filter((w) => w.node.startsWith(`node-${port}`));
