@@ -318,13 +318,6 @@ function parseAdapter(env: Env, cluster: boolean): AdapterName {
   if (set !== 'redis' && set !== 'redis-sharded' && set !== 'redis-streams') {
     throw new ConfigError('ADAPTER', set, 'expected "redis", "redis-sharded" or "redis-streams"');
   }
-  if (cluster && set === 'redis-streams') {
-    throw new ConfigError(
-      'ADAPTER',
-      set,
-      'is not yet supported with REDIS_CLUSTER (not tested across hosts); use "redis-sharded"',
-    );
-  }
   if (cluster && set === 'redis') {
     throw new ConfigError(
       'ADAPTER',

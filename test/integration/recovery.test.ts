@@ -9,127 +9,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
-import type { Socket } from 'socket.io-client';
 import { type ChatUser, chatUser, chatUserAwayFrom } from '../harness/chat.ts';
 import { ask, client, connected } from '../harness/clients.ts';
 import { type Kit, launchKit, runDoor, waitFor } from '../harness/kit.ts';
 import { rawSocket } from '../harness/raw-engine.ts';
+import { emitter, Watcher } from '../harness/recovery.ts';
 
 const APP_MODULE = 'test/fixtures/feed-app.ts';
 const CLIENTS = 50;
 const API_PER_S = 200;
 const TICKS_PER_S_PER_NODE = 50;
-
-interface Tick {
-  src: string;
-  boot: string;
-  n: number;
-}
-
-/** What one client saw: connects (recovered or not) and the numbers of each source. */
-class Watcher {
-  /** Bumped by a reconnect that was not recovered: numbers may restart after it. */
-  epoch = 0;
-  reconnects = 0;
-  recovered = 0;
-  told = 0;
-  node = '';
-  readonly problems: string[] = [];
-  private readonly last = new Map<string, { epoch: number; n: number; offset: unknown }>();
-  readonly announced = new Map<number, number>();
-
-  constructor(readonly socket: Socket) {
-    let first = true;
-    socket.on('connect', () => {
-      if (first) {
-        first = false;
-        return;
-      }
-      this.reconnects += 1;
-      if (socket.recovered) this.recovered += 1;
-      else {
-        this.told += 1;
-        this.epoch += 1;
-      }
-    });
-    socket.on('hello', (h: { node: string }) => {
-      this.node = h.node;
-    });
-    socket.on('tick', (t: Tick, offset: unknown) => this.see(`${t.src}/${t.boot}`, t.n, offset));
-    socket.on('announce', (a: { n: number }) => {
-      this.announced.set(a.n, (this.announced.get(a.n) ?? 0) + 1);
-    });
-  }
-
-  private see(source: string, n: number, offset: unknown): void {
-    const before = this.last.get(source);
-    this.last.set(source, { epoch: this.epoch, n, offset });
-    if (before === undefined) return;
-    if (n <= before.n) {
-      this.problems.push(`${source}: ${n} (${offset}) again after ${before.n} (${before.offset})`);
-    } else if (n !== before.n + 1 && before.epoch === this.epoch) {
-      this.problems.push(`${source}: ${before.n} then ${n} without being told`);
-    }
-  }
-
-  /** Starts a new phase: what came before is not counted. */
-  reset(): void {
-    this.reconnects = this.recovered = this.told = 0;
-    this.problems.length = 0;
-    this.announced.clear();
-  }
-}
-
-/** POST /api/emit at `perSecond`, each event with its number as Idempotency-Key, retried until 202. */
-function emitter(kit: Kit, perSecond: number, phase: string) {
-  const acked = new Set<number>();
-  const statuses = new Map<number, number>();
-  let n = 0;
-  let stopped = false;
-  const pending = new Set<Promise<void>>();
-  const send = async (k: number) => {
-    for (let attempt = 0; ; attempt++) {
-      const status = await fetch(`${kit.url}/api/emit`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${kit.emitToken()}`,
-          'content-type': 'application/json',
-          'idempotency-key': `${phase}-${k}`,
-        },
-        body: JSON.stringify({ event: 'announce', data: { n: k }, room: 'feed' }),
-        signal: AbortSignal.timeout(5000),
-      }).then(
-        (r) => r.status,
-        () => 0,
-      );
-      statuses.set(status, (statuses.get(status) ?? 0) + 1);
-      if (status === 202) {
-        acked.add(k);
-        return;
-      }
-      if (attempt > 100) return;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  };
-  const started = Date.now();
-  const timer = setInterval(() => {
-    const due = Math.floor(((Date.now() - started) * perSecond) / 1000);
-    while (!stopped && n < due) {
-      const p = send(n++).finally(() => pending.delete(p));
-      pending.add(p);
-    }
-  }, 10);
-  return {
-    acked,
-    statuses,
-    sent: () => n,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await Promise.all(pending);
-    },
-  };
-}
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -180,7 +69,21 @@ describe('connection state recovery (ADAPTER=redis-streams)', { timeout: 300_000
    */
   async function through(what: string, disturb: () => Promise<void>) {
     for (const w of watchers) w.reset();
-    const api = emitter(kit, API_PER_S, `${what.replace(/\W+/g, '-')}-${Date.now()}`);
+    const api = emitter(API_PER_S, `${what.replace(/\W+/g, '-')}-${Date.now()}`, (body, key) =>
+      fetch(`${kit.url}/api/emit`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${kit.emitToken()}`,
+          'content-type': 'application/json',
+          'idempotency-key': key,
+        },
+        body,
+        signal: AbortSignal.timeout(5000),
+      }).then(
+        (r) => r.status,
+        () => 0,
+      ),
+    );
     await pause(1000);
     await disturb();
     await waitFor(

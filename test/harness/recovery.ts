@@ -1,0 +1,113 @@
+// What a client of a recovering kit checks (ADAPTER=redis-streams, test/fixtures/feed-app.ts):
+// no number of a source twice, and no gap unless it was told (`socket.recovered === false`); and a
+// backend that posts numbered events to POST /api/emit with an Idempotency-Key, retried until 202.
+import type { Socket } from 'socket.io-client';
+
+interface Tick {
+  src: string;
+  boot: string;
+  n: number;
+}
+
+/** What one client saw: connects (recovered or not) and the numbers of each source. */
+export class Watcher {
+  /** Bumped by a reconnect that was not recovered: numbers may restart after it. */
+  epoch = 0;
+  reconnects = 0;
+  recovered = 0;
+  told = 0;
+  node = '';
+  readonly problems: string[] = [];
+  private readonly last = new Map<string, { epoch: number; n: number; offset: unknown }>();
+  readonly announced = new Map<number, number>();
+
+  constructor(readonly socket: Socket) {
+    let first = true;
+    socket.on('connect', () => {
+      if (first) {
+        first = false;
+        return;
+      }
+      this.reconnects += 1;
+      if (socket.recovered) this.recovered += 1;
+      else {
+        this.told += 1;
+        this.epoch += 1;
+      }
+    });
+    socket.on('hello', (h: { node: string }) => {
+      this.node = h.node;
+    });
+    socket.on('tick', (t: Tick, offset: unknown) => this.see(`${t.src}/${t.boot}`, t.n, offset));
+    socket.on('announce', (a: { n: number }) => {
+      this.announced.set(a.n, (this.announced.get(a.n) ?? 0) + 1);
+    });
+  }
+
+  private see(source: string, n: number, offset: unknown): void {
+    const before = this.last.get(source);
+    this.last.set(source, { epoch: this.epoch, n, offset });
+    if (before === undefined) return;
+    if (n <= before.n) {
+      this.problems.push(`${source}: ${n} (${offset}) again after ${before.n} (${before.offset})`);
+    } else if (n !== before.n + 1 && before.epoch === this.epoch) {
+      this.problems.push(`${source}: ${before.n} then ${n} without being told`);
+    }
+  }
+
+  /** Starts a new phase: what came before is not counted. */
+  reset(): void {
+    this.reconnects = this.recovered = this.told = 0;
+    this.problems.length = 0;
+    this.announced.clear();
+  }
+}
+
+/**
+ * POST /api/emit at `perSecond` through `post` (which answers the HTTP status, 0 for no answer),
+ * each event numbered, with `<phase>-<n>` as its Idempotency-Key, retried until 202.
+ */
+export function emitter(
+  perSecond: number,
+  phase: string,
+  post: (body: string, idempotencyKey: string) => Promise<number>,
+) {
+  const acked = new Set<number>();
+  const statuses = new Map<number, number>();
+  let n = 0;
+  let stopped = false;
+  const pending = new Set<Promise<void>>();
+  const send = async (k: number) => {
+    for (let attempt = 0; ; attempt++) {
+      const status = await post(
+        JSON.stringify({ event: 'announce', data: { n: k }, room: 'feed' }),
+        `${phase}-${k}`,
+      );
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      if (status === 202) {
+        acked.add(k);
+        return;
+      }
+      if (attempt > 100) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const started = Date.now();
+  const timer = setInterval(() => {
+    const due = Math.floor(((Date.now() - started) * perSecond) / 1000);
+    while (!stopped && n < due) {
+      const p = send(n++).finally(() => pending.delete(p));
+      pending.add(p);
+    }
+  }, 10);
+  return {
+    acked,
+    statuses,
+    sent: () => n,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await Promise.all(pending);
+    },
+  };
+}

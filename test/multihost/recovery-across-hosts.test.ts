@@ -1,0 +1,167 @@
+// ADAPTER=redis-streams across three hosts on a Redis Cluster (network namespaces, 198.18.0.0/15
+// only): a nodes host on each, a balancer on host 0, the test's own application
+// (test/fixtures/feed-app.ts) ticking on every node, and a backend posting 100 emits/s with an
+// Idempotency-Key. Host 1's node is restarted with its own restart.sh, then SIGKILLed: its
+// clients recover on the other hosts with nothing missed or repeated, or are told they did not.
+import assert from 'node:assert/strict';
+import { cpSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { client, connected } from '../harness/clients.ts';
+import { httpFrom } from '../harness/http.ts';
+import { waitFor } from '../harness/kit.ts';
+import { emitter, Watcher } from '../harness/recovery.ts';
+import {
+  BALANCER_PORT,
+  clientAddresses,
+  EMIT_TOKEN,
+  NODE_PORT,
+  type RoleKit,
+  startRole,
+} from './harness/kit-on-hosts.ts';
+import { canMakeNamespaces, type Hosts, makeHosts, sayNotTested } from './harness/netns.ts';
+import { type RedisCluster, startCluster } from './harness/redis-cluster.ts';
+
+const capability = canMakeNamespaces();
+const CLIENTS = 30;
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+if (!capability.ok) {
+  sayNotTested('test/multihost', capability.why, [
+    'connection state recovery across hosts on a Redis Cluster',
+  ]);
+} else {
+  describe('recovery across three hosts on a Redis Cluster', { timeout: 300_000 }, () => {
+    let hosts: Hosts;
+    let cluster: RedisCluster;
+    let addresses: string[];
+    const nodesOn: RoleKit[] = [];
+    let balancer: RoleKit | undefined;
+    const watchers: Watcher[] = [];
+    let url = '';
+    const nodeId = (i: number) => `node-${NODE_PORT}@${hosts.hosts[i]?.address}`;
+
+    before(async () => {
+      hosts = makeHosts(3);
+      cluster = await startCluster(hosts.hosts);
+      addresses = clientAddresses(hosts, CLIENTS + 1);
+      const address = (i: number) => hosts.hosts[i]?.address as string;
+      for (const host of hosts.hosts) {
+        nodesOn.push(
+          await startRole(hosts, host, 'nodes', {
+            NODE_PORTS: String(NODE_PORT),
+            NODE_HOST: host.address,
+            REDIS_CLUSTER: cluster.seeds.join(','),
+            ADAPTER: 'redis-streams',
+            EMIT_TOKEN,
+            BALANCERS: address(0),
+            APP_MODULE: 'test/fixtures/feed-app.ts',
+            APP_TICKS_PER_S: '50',
+          }),
+        );
+      }
+      balancer = await startRole(hosts, hosts.hosts[0] as never, 'balancer', {
+        PORT: String(BALANCER_PORT),
+        UPSTREAMS: [0, 1, 2].map((i) => `${address(i)}:${NODE_PORT}`).join(','),
+      });
+      url = `http://${address(0)}:${BALANCER_PORT}`;
+      for (const from of addresses.slice(1)) watchers.push(new Watcher(client(url, { net: from })));
+      await Promise.all(watchers.map((w) => connected(w.socket)));
+      await waitFor('every client greeted', () => watchers.every((w) => w.node !== ''), 10_000);
+      const spread = new Set(watchers.map((w) => w.node));
+      assert.equal(spread.size, 3, `clients on every host: ${[...spread]}`);
+    });
+
+    after(async () => {
+      for (const w of watchers) w.socket.disconnect();
+      const keep = process.env.MULTIHOST_LOGS;
+      if (keep && hosts) {
+        cpSync(hosts.dir, keep, { recursive: true, filter: (f) => !f.endsWith('.sock') });
+      }
+      for (const kit of [balancer, ...nodesOn]) await kit?.door('down').catch(() => undefined);
+      await cluster?.stop();
+      hosts?.cleanup();
+    });
+
+    /** As test/integration/recovery.test.ts: disturb while ticks and emits flow, then check. */
+    async function through(what: string, disturb: () => Promise<void>) {
+      for (const w of watchers) w.reset();
+      const api = emitter(100, `${what.replace(/\W+/g, '-')}-${Date.now()}`, (body, key) =>
+        httpFrom(addresses[0] as string, `${url}/api/emit`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${EMIT_TOKEN}`,
+            'content-type': 'application/json',
+            'idempotency-key': key,
+          },
+          body,
+        }).then(
+          (r) => r.status,
+          () => 0,
+        ),
+      );
+      await pause(1000);
+      await disturb();
+      await waitFor('every client back', () => watchers.every((w) => w.socket.connected), 30_000);
+      await pause(2000);
+      await api.stop();
+      await pause(1500);
+      const sum = (f: (w: Watcher) => number) => watchers.reduce((s, w) => s + f(w), 0);
+      const problems = watchers.flatMap((w) => w.problems);
+      const continuous = watchers.filter((w) => w.told === 0);
+      const missing = continuous.flatMap((w) => [...api.acked].filter((k) => !w.announced.has(k)));
+      const twice = watchers.flatMap((w) => [...w.announced].filter(([, c]) => c > 1));
+      const outcome = { reconnects: sum((w) => w.reconnects), told: sum((w) => w.told) };
+      console.log(
+        `# across hosts, ${what}: ${outcome.reconnects} reconnects, ${sum((w) => w.recovered)} recovered, ${outcome.told} told; ` +
+          `${api.acked.size} of ${api.sent()} emits acknowledged (statuses ${JSON.stringify(Object.fromEntries(api.statuses))}); ` +
+          `${problems.length} gaps or repeats; ${missing.length} acknowledged emits missing, ${twice.length} twice`,
+      );
+      assert.deepEqual(problems.slice(0, 10), [], 'no number twice, no gap without being told');
+      assert.deepEqual(twice.slice(0, 10), [], 'no emit delivered twice');
+      assert.equal(missing.length, 0, 'every acknowledged emit reached every continuous client');
+      assert.equal(api.acked.size, api.sent(), 'every emit was acknowledged in the end');
+      return outcome;
+    }
+
+    it("recovers host 1's clients on the other hosts through its restart.sh", async () => {
+      const onHost1 = watchers.filter((w) => w.node === nodeId(1));
+      const outcome = await through('restart.sh on host 1', async () => {
+        const restart = await nodesOn[1]?.door('restart', [], 60_000);
+        assert.equal(restart?.code, 0, restart?.output);
+      });
+      assert.ok(outcome.reconnects >= onHost1.length, "host 1's clients moved");
+      assert.equal(outcome.told, 0, 'every reconnect recovered');
+    });
+
+    it("tells host 1's clients, or recovers them without a gap, when its node is SIGKILLed", async () => {
+      // Host 1's clients moved away in its restart: new connections bring the clients whose
+      // address hashes to host 1 back there (once the balancer tries host 1 again).
+      await waitFor(
+        'clients on host 1 again',
+        async () => {
+          for (const w of watchers.filter((x) => x.node !== nodeId(1))) {
+            w.node = '';
+            w.socket.disconnect().connect();
+          }
+          await waitFor('greeted', () => watchers.every((w) => w.node !== ''), 10_000);
+          return watchers.filter((w) => w.node === nodeId(1)).length >= 5 || undefined;
+        },
+        30_000,
+        1000,
+      );
+      const onHost1 = watchers.filter((w) => w.node === nodeId(1));
+      assert.ok(onHost1.length > 0, 'some clients are on host 1');
+      const pids = await nodesOn[1]?.host.run(process.execPath, [
+        '-e',
+        `fetch('http://${hosts.hosts[1]?.address}:${NODE_PORT}/healthz').then(r=>r.json()).then(j=>console.log(j.pid))`,
+      ]);
+      const pid = Number(pids?.output.trim());
+      assert.ok(pid > 1, `the node's pid: ${pids?.output}`);
+      const outcome = await through('SIGKILL of host 1 node', async () => {
+        process.kill(pid, 'SIGKILL');
+        await waitFor('its clients away', () => onHost1.every((w) => w.reconnects > 0), 15_000);
+      });
+      assert.equal(outcome.told, onHost1.length, 'each client of the killed node was told');
+    });
+  });
+}
