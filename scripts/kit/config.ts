@@ -12,14 +12,15 @@ import {
   ConfigError,
   isPlaceholder,
   parseAddresses,
-  parseCount,
   parseLogLevel,
   parseOrigins,
   parsePort,
   parseRedisCluster,
   parseRedisUrl,
+  RECOVERY_FIELDS,
   type Recovery,
   ROOT,
+  recoveryFrom,
 } from '../../services/node/config.ts';
 
 interface Option {
@@ -293,23 +294,17 @@ function parseUpstreams(raw: string | undefined): readonly UpstreamNode[] | unde
 
 /** RECOVERY_WINDOW, STREAM_MAXLEN, STREAM_COUNT: only with the streams adapter, which uses them. */
 function parseRecovery(env: Env, adapter: AdapterName): Recovery | undefined {
-  const names = ['RECOVERY_WINDOW', 'STREAM_MAXLEN', 'STREAM_COUNT'] as const;
+  const names = Object.values(RECOVERY_FIELDS).map((f) => f.variable);
   if (adapter !== 'redis-streams') {
     const set = names.find((name) => env[name]?.trim());
     if (set)
       throw new ConfigError(set, env[set], `needs ADAPTER=redis-streams (ADAPTER is "${adapter}")`);
     return undefined;
   }
-  return Object.freeze({
-    windowS: parseCount('RECOVERY_WINDOW', value(env, 'RECOVERY_WINDOW') as string, 1, 3600),
-    streamMaxLen: parseCount(
-      'STREAM_MAXLEN',
-      value(env, 'STREAM_MAXLEN') as string,
-      100,
-      10_000_000,
-    ),
-    streamCount: parseCount('STREAM_COUNT', value(env, 'STREAM_COUNT') as string, 1, 64),
-  });
+  return recoveryFrom((_field, variable) => ({
+    name: variable,
+    raw: value(env, variable as OptionName) as string,
+  }));
 }
 
 function parseAdapter(env: Env, cluster: boolean): AdapterName {

@@ -172,13 +172,29 @@ function parseRecoveryHandover(
       'missing or not JSON (the streams adapter needs it)',
     );
   }
-  const field = (key: keyof Recovery, min: number, max: number) =>
-    parseCount(`${HANDOVER.recovery}.${key}`, String(parsed[key]), min, max);
-  return Object.freeze({
-    windowS: field('windowS', 1, 3600),
-    streamMaxLen: field('streamMaxLen', 100, 10_000_000),
-    streamCount: field('streamCount', 1, 64),
-  });
+  return recoveryFrom((field) => ({
+    name: `${HANDOVER.recovery}.${field}`,
+    raw: String(parsed[field]),
+  }));
+}
+
+/** Each recovery setting: the operator's variable and the values it takes. */
+export const RECOVERY_FIELDS = {
+  windowS: { variable: 'RECOVERY_WINDOW', min: 1, max: 3600 },
+  streamMaxLen: { variable: 'STREAM_MAXLEN', min: 100, max: 10_000_000 },
+  streamCount: { variable: 'STREAM_COUNT', min: 1, max: 64 },
+} as const;
+
+/** The recovery settings, each read by `read` and checked against RECOVERY_FIELDS. */
+export function recoveryFrom(
+  read: (field: keyof Recovery, variable: string) => { name: string; raw: string },
+): Recovery {
+  const settings = {} as Record<keyof Recovery, number>;
+  for (const [field, { variable, min, max }] of Object.entries(RECOVERY_FIELDS)) {
+    const { name, raw } = read(field as keyof Recovery, variable);
+    settings[field as keyof Recovery] = parseCount(name, raw, min, max);
+  }
+  return Object.freeze(settings);
 }
 
 export function parsePort(name: string, raw: string, shown = raw): number {

@@ -23,7 +23,8 @@ type AdapterFactory =
 
 export interface RedisClients {
   /** Publishes for the adapter. Its offline queue stays on: what is published while Redis is
-   * away is sent when it returns, and the adapter never sees a rejected publish. */
+   * away is sent when it returns, if within node-redis's 5 s command timeout (after that the
+   * publish is rejected: the emit API answers 503). */
   readonly pub: Client;
   /** Subscribes for the adapter. node-redis re-subscribes after a reconnect
    * (test/integration/redis-restart.test.ts and test/multihost/ prove it; see socket.io#4845,
@@ -268,7 +269,7 @@ function makeAdapter(
     // Broadcasts go through a stream (XADD), read by every node; the stream is what a client
     // that comes back replays from. The adapter makes its own connections from `pub` (one per
     // stream, blocked in XREAD, and one for its pub/sub requests). XREAD blocks for 1 s at most:
-    // longer than the clients' 3 s socket timeout and the connection would be cut as silent.
+    // a block as long as the clients' 3 s socket timeout would have the connection cut as silent.
     return createStreamsAdapter(pub, {
       streamName: `${key}:stream`,
       streamCount: config.recovery.streamCount,

@@ -1,6 +1,7 @@
 // What a client of a recovering kit checks (ADAPTER=redis-streams, test/fixtures/feed-app.ts):
 // no number of a source twice, and no gap unless it was told (`socket.recovered === false`); and a
 // backend that posts numbered events to POST /api/emit with an Idempotency-Key, retried until 202.
+import assert from 'node:assert/strict';
 import type { Socket } from 'socket.io-client';
 
 interface Tick {
@@ -110,4 +111,35 @@ export function emitter(
       await Promise.all(pending);
     },
   };
+}
+
+/**
+ * After a phase: what every client saw, printed, then asserted. No number twice, no gap without
+ * being told, every acknowledged emit exactly once to every client that was never told it lost
+ * continuity, and every emit acknowledged in the end.
+ */
+export function judge(what: string, watchers: readonly Watcher[], api: ReturnType<typeof emitter>) {
+  const sum = (f: (w: Watcher) => number) => watchers.reduce((s, w) => s + f(w), 0);
+  const outcome = {
+    reconnects: sum((w) => w.reconnects),
+    recovered: sum((w) => w.recovered),
+    told: sum((w) => w.told),
+  };
+  const problems = watchers.flatMap((w) => w.problems);
+  const continuous = watchers.filter((w) => w.told === 0);
+  const missing = continuous.flatMap((w) => [...api.acked].filter((k) => !w.announced.has(k)));
+  const twice = watchers.flatMap((w) => [...w.announced].filter(([, c]) => c > 1));
+  console.log(
+    `# ${what}: ${outcome.reconnects} reconnects, ${outcome.recovered} recovered, ${outcome.told} told recovery failed; ` +
+      `${api.acked.size} of ${api.sent()} emits acknowledged (statuses ${JSON.stringify(Object.fromEntries(api.statuses))}); ` +
+      `${problems.length} gaps or repeats; ${missing.length} acknowledged emits missing, ${twice.length} delivered twice`,
+  );
+  for (const w of watchers.filter((x) => x.problems.length > 0).slice(0, 5)) {
+    console.log(`#   ${w.node} (${w.reconnects} reconnects): ${w.problems.slice(0, 4).join('; ')}`);
+  }
+  assert.deepEqual(problems.slice(0, 10), [], 'no number twice, no gap without being told');
+  assert.deepEqual(twice.slice(0, 10), [], 'no emit delivered twice');
+  assert.equal(missing.length, 0, 'every acknowledged emit reached every continuous client');
+  assert.equal(api.acked.size, api.sent(), 'every emit was acknowledged in the end');
+  return outcome;
 }

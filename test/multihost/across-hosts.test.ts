@@ -2,9 +2,8 @@
 // Cluster of three masters with a replica each on the next host, a nodes host on each, and two
 // balancers (on hosts 0 and 2) in front of them. What a multi-host deployment promises, in order:
 // delivery across hosts, status.sh per role, the node allow-list, one node per client address on
-// every balancer, a nodes host added with reload.sh, a slot moved, a Redis master lost. (A whole
-// host lost: its connections move in 0.3 s, but the chat's recovery is not yet reliable within
-// 10 s; see README, "What the kit promises".)
+// every balancer, a nodes host added with reload.sh, a slot moved, a Redis master lost, and a
+// whole host lost (its link cut, then every process on it killed).
 import assert from 'node:assert/strict';
 import { cpSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
