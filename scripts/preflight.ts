@@ -6,6 +6,7 @@ import {
   CHROMIUM,
   ensureSystemPackages,
   IPROUTE2,
+  NFTABLES,
   NGINX,
   REDIS,
   SYSTEMD,
@@ -13,8 +14,9 @@ import {
 
 const browser = process.argv.includes('--browser');
 try {
-  // The tests' own needs besides the kit's: network namespaces, and systemd-analyze.
-  const packages = [NGINX, REDIS, IPROUTE2, SYSTEMD];
+  // The tests' own needs besides the kit's: network namespaces (and a firewall in them), and
+  // systemd-analyze.
+  const packages = [NGINX, REDIS, IPROUTE2, NFTABLES, SYSTEMD];
   await ensureSystemPackages(browser ? [...packages, CHROMIUM] : packages);
 } catch (error) {
   fail('preflight', error);

@@ -13,6 +13,8 @@ export const NGINX: SystemPackage = { binary: '/usr/sbin/nginx', apt: 'nginx' };
 export const REDIS: SystemPackage = { binary: '/usr/bin/redis-server', apt: 'redis-server' };
 // `ip`, for the multi-host tests: their hosts are network namespaces (test/multihost/).
 export const IPROUTE2: SystemPackage = { binary: '/usr/sbin/ip', apt: 'iproute2' };
+// `nft`, for a multi-host test that drops one connection's packets (a replication stream).
+export const NFTABLES: SystemPackage = { binary: '/usr/sbin/nft', apt: 'nftables' };
 /** systemd-analyze, for the test that checks deploy/'s units (systemd need not run). */
 export const SYSTEMD: SystemPackage = { binary: '/usr/bin/systemd-analyze', apt: 'systemd' };
 export const CHROMIUM: SystemPackage = { binary: '/usr/bin/chromium', apt: 'chromium' };

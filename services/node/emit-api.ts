@@ -2,9 +2,10 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Server } from 'socket.io';
 import { clientAddress } from './client-address.ts';
+import { settle } from './continuity.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { KeyedLimiter } from './rate-limit.ts';
-import type { Redis } from './redis.ts';
+import type { Redis, StreamStore } from './redis.ts';
 
 // Names Socket.IO reserves; emitting one throws inside socket.io, so they are refused up front.
 const RESERVED = new Set([
@@ -36,6 +37,12 @@ const MARK_DONE = `if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2])
 end
 return false`;
+/** Frees a key whose event was lost, so that a retry with it publishes the event again. */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return false`;
+const LOST = 'lost in a Redis failover before a replica had it, retry';
 const KEY_FORMAT = /^[\w.:-]{1,128}$/;
 
 interface EmitBody {
@@ -65,6 +72,13 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 /** The adapters built on socket.io-adapter's ClusterAdapter (sharded, streams) publish here. */
 type Publishing = { publishAndReturnOffset?: (message: unknown) => Promise<string> };
 
+/** What became of an emit: lost (a failover dropped it), or not known (its Redis did not say). */
+class NotPublished extends Error {
+  constructor(readonly outcome: 'lost' | 'unknown') {
+    super(outcome);
+  }
+}
+
 /**
  * Emits and resolves once the adapter has handed the event to Redis (rejecting if Redis refused
  * it), so that 202 means "on its way to every node", not "seen by this one". io.emit() does not
@@ -72,7 +86,9 @@ type Publishing = { publishAndReturnOffset?: (message: unknown) => Promise<strin
  * pub/sub adapter (ADAPTER=redis) publishes without a result to wait for: there 202 means
  * accepted by this node, as before.
  */
-function emitter(io: Server): (event: string, data: unknown, room?: string) => Promise<void> {
+function emitter(
+  io: Server,
+): (event: string, data: unknown, room?: string) => Promise<string | undefined> {
   const adapter = io.of('/').adapter as unknown as Publishing;
   const original = adapter.publishAndReturnOffset?.bind(adapter);
   let waiting: ((published: Promise<string>) => void) | undefined;
@@ -93,7 +109,7 @@ function emitter(io: Server): (event: string, data: unknown, room?: string) => P
     };
     (room === undefined ? io : io.to(room)).emit(event, data);
     waiting = undefined;
-    await published;
+    return published;
   };
 }
 
@@ -104,6 +120,7 @@ export function registerEmitApi(
   token: string,
   metrics: NodeMetrics,
   redis: Redis,
+  streams: StreamStore | undefined,
 ): void {
   const strangers = new KeyedLimiter(UNAUTHENTICATED.perSecond, UNAUTHENTICATED.burst);
   const emit = emitter(io);
@@ -115,12 +132,26 @@ export function registerEmitApi(
     reply.header('retry-after', String(afterS));
     return answer(reply, 503, { error });
   };
-  const published = (event: string, data: unknown, room?: string) => {
+  /**
+   * Resolves once the event is on its way to every node. With the streams adapter on a Redis
+   * Cluster, once it is on a replica too: a 202 then survives a failover of the stream's master.
+   * Rejects with NotPublished('lost') when a failover dropped it, 'unknown' when Redis did not
+   * answer within the deadline.
+   */
+  const published = async (event: string, data: unknown, room?: string) => {
+    const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('publish timed out')), PUBLISH_DEADLINE_MS);
+      timer = setTimeout(() => reject(new NotPublished('unknown')), PUBLISH_DEADLINE_MS);
     });
-    return Promise.race([emit(event, data, room), late]).finally(() => clearTimeout(timer));
+    const offset = await Promise.race([emit(event, data, room), late])
+      .catch(() => {
+        throw new NotPublished('unknown');
+      })
+      .finally(() => clearTimeout(timer));
+    if (streams === undefined || offset === undefined) return;
+    const kept = await settle(streams, '/', offset, PUBLISH_DEADLINE_MS - (Date.now() - started));
+    if (kept !== true) throw new NotPublished(kept === false ? 'lost' : 'unknown');
   };
 
   app.post<{ Body: EmitBody }>('/api/emit', {
@@ -143,8 +174,9 @@ export function registerEmitApi(
       if (idempotencyKey === undefined) {
         try {
           await published(event, data, room);
-        } catch {
-          return retryLater(reply, 'not published (Redis unavailable), retry');
+        } catch (error) {
+          const lost = (error as NotPublished).outcome === 'lost';
+          return retryLater(reply, lost ? LOST : 'not published (Redis unavailable), retry');
         }
         return answer(reply, 202, { ok: true });
       }
@@ -171,7 +203,11 @@ export function registerEmitApi(
       }
       try {
         await published(event, data, room);
-      } catch {
+      } catch (error) {
+        if ((error as NotPublished).outcome === 'lost') {
+          await redis.eval(RELEASE, { keys: [record], arguments: [claim] }).catch(() => undefined);
+          return retryLater(reply, LOST);
+        }
         // The key stays claimed until its pending time ends: Redis may have taken the event
         // without this node hearing so, and a retry meanwhile must not publish it again.
         return retryLater(

@@ -22,10 +22,17 @@
 // read (a millisecond or two on a LAN), and a broadcast Redis refuses reaches nobody (the emit
 // API then answers 503).
 //
+// A failover of the stream's Redis master can lose its last entries: continuity.ts tells every
+// client when that happens, here (a marker in the stream closes every connection, and a replay
+// that crosses it is not restored).
+//
 // What this holds is bounded: a restore keeps at most KEPT_MAX events (beyond, its client starts
 // afresh and is told), and is forgotten when its socket does not connect or settle in time.
+import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace, Server, Socket } from 'socket.io';
 import { Adapter, MessageType } from 'socket.io-adapter';
+import { Continuity, crossesLoss, isMarker } from './continuity.ts';
+import type { StreamStore } from './redis.ts';
 
 /** A stream entry id, `<ms>-<seq>`. */
 type Offset = string;
@@ -66,6 +73,8 @@ interface Restoring {
   kept: { data: unknown[]; offset: Offset; rooms: string[]; except: string[] }[];
   /** More events came while restoring than KEPT_MAX: the socket is told to start afresh. */
   overflow: boolean;
+  /** Continuity was lost while restoring: the socket's connection is closed, as every other's. */
+  lost?: boolean;
   sid?: string;
   timer?: NodeJS.Timeout;
 }
@@ -97,12 +106,13 @@ function matches(rooms: readonly string[] | Set<string>, opts: BroadcastOptions)
 }
 
 /** Hooks every namespace of `io` (its adapter must be the streams adapter). */
-export function seamlessRecovery(io: Server): void {
-  hook(io.of('/'));
-  io.on('new_namespace', hook);
+export function seamlessRecovery(io: Server, store: StreamStore, log: FastifyBaseLogger): void {
+  const withStore = (nsp: Namespace) => hook(nsp, store, log);
+  withStore(io.of('/'));
+  io.on('new_namespace', withStore);
 }
 
-function hook(nsp: Namespace): void {
+function hook(nsp: Namespace, store: StreamStore, log: FastifyBaseLogger): void {
   const adapter = nsp.adapter as unknown as StreamsAdapter;
   const byPid = new Map<string, Restoring>();
   /** The last stream entry the node's reader handed over. */
@@ -130,6 +140,8 @@ function hook(nsp: Namespace): void {
     arm(pid, entry, RESTORE_MS);
     try {
       const session = await restore(pid, offset);
+      // Its session is read and gone: the client starts afresh, told.
+      if (crossesLoss(session.missedPackets)) throw new Error('continuity lost since its offset');
       const last = session.missedPackets.at(-1)?.at(-1);
       if (typeof last === 'string') entry.until = last;
       entry.rooms = new Set(session.rooms);
@@ -155,6 +167,18 @@ function hook(nsp: Namespace): void {
    * after that retry, and without an offset.
    */
   const publish = (type: number, data: object) => adapter.publishAndReturnOffset({ type, data });
+  const continuity = new Continuity(nsp, adapter.publishAndReturnOffset.bind(adapter), store, () =>
+    log.error(
+      { namespace: nsp.name },
+      'the stream lost or refused events of this node (Redis away, or a failover): every client is told',
+    ),
+  );
+  adapter.publishAndReturnOffset = continuity.publish;
+  /** A marker read: every socket of this node starts afresh, told (see continuity.ts). */
+  const loseContinuity = () => {
+    for (const entry of byPid.values()) if (entry.phase === 'restoring') entry.lost = true;
+    for (const socket of nsp.sockets.values()) socket.conn.close();
+  };
   const encode = (opts: BroadcastOptions) => ({
     rooms: [...opts.rooms],
     except: [...opts.except],
@@ -192,6 +216,10 @@ function hook(nsp: Namespace): void {
   const onMessage = adapter.onMessage.bind(adapter);
   adapter.onMessage = (message, offset) => {
     if (offset !== undefined) polled = offset;
+    if (isMarker(message)) {
+      continuity.markerRead();
+      return loseContinuity();
+    }
     const own = message as {
       uid?: string;
       type?: number;
@@ -261,6 +289,13 @@ function hook(nsp: Namespace): void {
     const pid = (socket as unknown as { pid: string }).pid;
     const entry = byPid.get(pid);
     if (entry?.phase !== 'restoring') return;
+    if (entry.lost) {
+      // Restored from a replay read before the marker: closed as the others were, its next
+      // replay holds the marker.
+      forget(pid, entry);
+      socket.conn.close();
+      return;
+    }
     if (entry.overflow) {
       // Too much came meanwhile to hold: rather than a gap, the client starts afresh and is
       // told so (its session is gone: recovered === false).

@@ -3,6 +3,7 @@
 // made of the first two: the pub/sub adapter, or the sharded one (SPUBLISH/SSUBSCRIBE).
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter';
+import { hashCode } from '@socket.io/redis-streams-adapter/dist/util.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
 import type { AdapterName, NodeConfig, Recovery } from './config.ts';
@@ -35,9 +36,21 @@ export interface RedisClients {
   readonly data: Redis;
   /** The Socket.IO adapter on `pub` and `sub`. */
   adapter(key: string): AdapterFactory;
+  /** ADAPTER=redis-streams: the streams that adapter writes, under the same key. */
+  streams(key: string): StreamStore | undefined;
   ready(): boolean;
   notReadyReason(): string | undefined;
   close(): Promise<void>;
+}
+
+/** What the node asks of the stream a namespace's broadcasts go through (ADAPTER=redis-streams). */
+export interface StreamStore {
+  /** Waits until what this node wrote to the stream so far is on a replica (waitForReplica). */
+  replicated(nsp: string): Promise<number>;
+  /** Whether the stream still holds the entry `offset`. */
+  holds(nsp: string, offset: string): Promise<boolean>;
+  /** Whether a write would go out now (not into the client's queue, to be sent when it can). */
+  writable(nsp: string): boolean;
 }
 
 export interface RedisEvents {
@@ -245,6 +258,10 @@ export async function connectRedis(
     sub,
     data: data as Redis,
     adapter: (key) => makeAdapter(config, pub, sub, key),
+    streams: (key) =>
+      config.adapter === 'redis-streams' && config.recovery
+        ? streamStore(pub, `${key}:stream`, config.recovery.streamCount)
+        : undefined,
     ready: () => down().length === 0,
     notReadyReason() {
       const names = down();
@@ -255,6 +272,27 @@ export async function connectRedis(
         // quit() waits for Redis to answer, which during an outage would hold up every drain.
         Object.values(clients).map((c) => (c.isReady ? c.close() : c.destroy())),
       );
+    },
+  };
+}
+
+/** The adapter's publishing client writes each namespace's stream (XADD) on its shard's master. */
+function streamStore(pub: Client, name: string, count: number): StreamStore {
+  // As the adapter names them: one stream, or `<name>-<i>` with the namespace's hash picking i.
+  const keyOf = (nsp: string) => (count === 1 ? name : `${name}-${hashCode(nsp) % count}`);
+  return {
+    replicated: (nsp) => waitForReplica(pub as Redis, keyOf(nsp)),
+    writable(nsp) {
+      const client: unknown = pub;
+      if (!isCluster(client)) return (pub as Redis).isReady;
+      // The connection to the stream's master, once made (the cluster client makes it on use).
+      const master = client.slots[keySlot(keyOf(nsp))]?.master;
+      return master?.client === undefined || master.client.isReady;
+    },
+    async holds(nsp, offset) {
+      const key = keyOf(nsp);
+      const entries = await (pub as Redis).xRange(key, offset, offset);
+      return (entries?.length ?? 0) > 0;
     },
   };
 }

@@ -156,7 +156,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     }) as FastifySocketioOptions['preClose'],
   });
   const io = app.io;
-  if (config.recovery) seamlessRecovery(io);
+  const streams = redis.streams(ADAPTER_KEY);
+  if (streams) seamlessRecovery(io, streams, app.log);
   guardNamespaces(io, app.log);
   watchOutput(io, metrics, app.log);
   io.on('connection', (socket) => {
@@ -175,7 +176,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const notReadyReason = () => (draining ? 'draining' : redis.notReadyReason());
   registerHealthRoutes(app, { nodeId: config.nodeId, port: config.port }, io, { notReadyReason });
   registerMetricsRoute(app, metrics, config.host);
-  registerEmitApi(app, io, config.emitToken, metrics, redis.data);
+  registerEmitApi(app, io, config.emitToken, metrics, redis.data, streams);
 
   const application = await loadApplication(config.appModule);
   await application({ io, app, redis: redis.data, nodeId: config.nodeId, log: app.log });

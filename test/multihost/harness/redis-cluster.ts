@@ -200,6 +200,7 @@ export async function startCluster(
         env: { ...process.env, REDISCLI_AUTH: password },
         timeout: 5000,
         encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
       });
       return stdout.replace(/\n$/, '');
     } catch (error) {

@@ -1,0 +1,216 @@
+// Continuity when the stream loses or refuses events (ADAPTER=redis-streams).
+//
+// A client resumes from its last offset and is replayed the stream from there: nothing says
+// whether the stream holds everything that was emitted. Two ways it may not:
+// - a write refused (Redis away longer than the node's 5 s queue, or its master lost): that event
+//   reached nobody;
+// - a failover of the stream's master (a Redis Cluster replicates asynchronously): the entries
+//   the master added last may not have reached the replica that replaces it. The nodes that had
+//   read them delivered them, the others never will.
+// So a node waits, after what it writes, for a replica to have it (WAIT, shared by the writes of
+// a moment: waitForReplica; the emit API answers 202 only then). When a write is refused, or its
+// WAIT fails, continuity is in doubt: the node refuses its later writes too, until the stream
+// answers again and says whether the write whose WAIT failed is still there. If anything was
+// lost, the node adds a marker to the stream first. Every node that reads a marker closes its
+// sockets' connections (recovery.ts), and a session whose replay holds one is not restored:
+// every client is told (`socket.recovered === false`) before it sees an event from after the gap.
+//
+// A WAIT that no replica answers within its timeout counts as kept: the shard has no live replica
+// to lose it to (its host is lost), or one too far behind to wait for. The writes of a node that
+// dies with the master are checked by nobody.
+import type { Namespace } from 'socket.io';
+import { MessageType } from 'socket.io-adapter';
+import type { StreamStore } from './redis.ts';
+
+/** The marker's event name; never sent to a client. */
+export const CONTINUITY_LOST = 'kit:continuity-lost';
+
+/** A stream entry id, `<ms>-<seq>`. */
+type Offset = string;
+
+/** How long a write whose WAIT failed is checked for before it counts as unknown. */
+export const SETTLE_DEADLINE_MS = 8_000;
+/** Between two checks while the stream does not answer (a failover takes a few seconds). */
+const RETRY_MS = 500;
+
+/**
+ * Whether the entry `offset` of `nsp`'s stream is kept: `true` once a replica has it (or there is
+ * none to wait for), `false` when the stream lost it, `undefined` when that could not be told
+ * within `deadlineMs`.
+ */
+export async function settle(
+  store: StreamStore,
+  nsp: string,
+  offset: Offset,
+  deadlineMs = SETTLE_DEADLINE_MS,
+): Promise<boolean | undefined> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const replicas = await store.replicated(nsp).catch(() => -1);
+    if (replicas >= 0) return true;
+    // The WAIT failed: its connection to the shard's master broke. Ask again until the shard
+    // answers (its replica promoted, or the master back), then wait for its replica again.
+    for (;;) {
+      if (Date.now() >= deadline) return undefined;
+      await new Promise((r) => setTimeout(r, RETRY_MS));
+      const held = await store.holds(nsp, offset).catch(() => undefined);
+      if (held === false) return false;
+      if (held === true) break;
+    }
+  }
+}
+
+type Publish = (message: unknown) => Promise<Offset>;
+
+/** What goes into the stream (the rest, requests and acknowledged broadcasts, is pub/sub). */
+function streamed(message: unknown): boolean {
+  const m = message as { type?: number; data?: { requestId?: unknown } };
+  if (m.type === MessageType.BROADCAST) return m.data?.requestId === undefined;
+  return (
+    m.type === MessageType.SOCKETS_JOIN ||
+    m.type === MessageType.SOCKETS_LEAVE ||
+    m.type === MessageType.DISCONNECT_SOCKETS
+  );
+}
+
+/**
+ * A namespace's writes to its stream, watched. When one is refused (Redis away, its master lost)
+ * or may have been lost (its WAIT failed), continuity is in doubt: later writes are refused too,
+ * until the stream answers again and the doubt is settled; if anything was lost, a marker goes
+ * into the stream first. Refusing rather than holding them keeps the node's memory bounded and
+ * its events in order: none reaches a client ahead of the marker that tells it of a gap.
+ */
+export class Continuity {
+  /** The newest write not yet known to be on a replica. */
+  private unsettled: Offset | undefined;
+  private settling = false;
+  /** Set while continuity is in doubt; cleared once settled (and, if lost, announced). */
+  private doubt: Promise<void> | undefined;
+  /** A write was refused in the doubt: lost for sure. */
+  private refused = false;
+  /** A write whose WAIT failed: lost if the stream no longer holds it. */
+  private unconfirmed: Offset | undefined;
+  /** Markers this namespace's reader has read (any node's). */
+  private markersRead = 0;
+
+  constructor(
+    private readonly nsp: Namespace,
+    private readonly raw: Publish,
+    private readonly store: StreamStore,
+    private readonly onLost: () => void,
+  ) {}
+
+  /** Publishes as the adapter does, watched; stands in for its publishAndReturnOffset. */
+  readonly publish: Publish = async (message) => {
+    if (!streamed(message)) return this.raw(message);
+    // Not into the client's queue either: a write queued while Redis is away goes out when it
+    // answers, unless it waited longer than 5 s, and the later ones of a queue could then reach
+    // clients ahead of the marker that tells them of the earlier ones' loss. Measured with
+    // test/integration/recovery.test.ts (Redis away 7 s): 100 ticks refused, the next ones sent,
+    // and every client saw the gap before the marker.
+    if (this.doubt === undefined && !this.store.writable(this.nsp.name)) this.inDoubt();
+    if (this.doubt !== undefined) {
+      this.refused = true;
+      throw new Error('not published: continuity in doubt (Redis away, or a failover), retry');
+    }
+    let offset: Offset;
+    try {
+      offset = await this.raw(message);
+    } catch (error) {
+      this.refused = true;
+      this.inDoubt();
+      throw error;
+    }
+    this.wrote(offset);
+    return offset;
+  };
+
+  /** The entry that marks a loss, as the streams adapter stores a broadcast to everyone. */
+  marker() {
+    return {
+      type: MessageType.BROADCAST,
+      data: {
+        packet: { type: 2, nsp: this.nsp.name, data: [CONTINUITY_LOST] },
+        opts: { rooms: [], except: [], flags: {} },
+      },
+    };
+  }
+
+  /** Called when the node's reader reads a marker. */
+  markerRead(): void {
+    this.markersRead += 1;
+  }
+
+  private wrote(offset: Offset): void {
+    this.unsettled = offset;
+    if (!this.settling) void this.settleAll();
+  }
+
+  private async settleAll(): Promise<void> {
+    this.settling = true;
+    try {
+      while (this.unsettled !== undefined) {
+        const newest = this.unsettled;
+        const replicas = await this.store.replicated(this.nsp.name).catch(() => -1);
+        if (this.unsettled === newest) this.unsettled = undefined;
+        if (replicas < 0) {
+          this.unconfirmed = newest;
+          this.inDoubt();
+        }
+      }
+    } finally {
+      this.settling = false;
+    }
+  }
+
+  private inDoubt(): void {
+    this.doubt ??= this.settleDoubt().finally(() => {
+      this.doubt = undefined;
+    });
+  }
+
+  private async settleDoubt(): Promise<void> {
+    const markersBefore = this.markersRead;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, RETRY_MS));
+      const unconfirmed = this.unconfirmed;
+      // Asked of the shard that holds the stream now: its replica promoted, or its master back.
+      const held = await this.store
+        .holds(this.nsp.name, unconfirmed ?? '0-0')
+        .catch(() => undefined);
+      if (held === undefined) continue;
+      const lost = this.refused || (unconfirmed !== undefined && !held);
+      this.refused = false;
+      this.unconfirmed = undefined;
+      if (!lost) {
+        // Kept by the shard that answers; on a replica too, once a later WAIT says so.
+        if (unconfirmed !== undefined) this.wrote(unconfirmed);
+        return;
+      }
+      this.onLost();
+      // Every node in doubt after a failover comes here at about the same time. One marker tells
+      // every client: a node that reads another's (added after its own doubt began) adds none.
+      await new Promise((r) => setTimeout(r, Math.random() * RETRY_MS));
+      if (this.markersRead !== markersBefore) return;
+      for (let attempt = 0; attempt < 10; attempt++) {
+        try {
+          await this.raw(this.marker());
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, RETRY_MS));
+        }
+      }
+    }
+  }
+}
+
+/** Whether a stream message is a continuity marker (any node's). */
+export function isMarker(message: unknown): boolean {
+  const m = message as { type?: number; data?: { packet?: { data?: unknown[] } } };
+  return m.type === MessageType.BROADCAST && m.data?.packet?.data?.[0] === CONTINUITY_LOST;
+}
+
+/** Whether a replay (a restored session's missed packets) crosses a loss. */
+export function crossesLoss(missedPackets: readonly unknown[][]): boolean {
+  return missedPackets.some((packet) => packet[0] === CONTINUITY_LOST);
+}
