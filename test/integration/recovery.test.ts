@@ -14,6 +14,7 @@ import { ask, client, connected } from '../harness/clients.ts';
 import { type Kit, launchKit, runDoor, waitFor } from '../harness/kit.ts';
 import { rawSocket } from '../harness/raw-engine.ts';
 import { emitter, judge, Watcher } from '../harness/recovery.ts';
+import { type TestRedis, testRedis } from '../harness/redis.ts';
 
 const APP_MODULE = 'test/fixtures/feed-app.ts';
 const CLIENTS = 50;
@@ -159,6 +160,51 @@ describe('connection state recovery (ADAPTER=redis-streams)', { timeout: 300_000
   });
 });
 
+describe('Redis away with ADAPTER=redis-streams', { timeout: 120_000 }, () => {
+  let redis: TestRedis;
+  let kit: Kit;
+  const watchers: Watcher[] = [];
+
+  before(async () => {
+    redis = await testRedis();
+    await redis.start();
+    kit = await launchKit({
+      nodes: 2,
+      env: { APP_MODULE, ADAPTER: 'redis-streams', APP_TICKS_PER_S: '50', REDIS_URL: redis.url },
+    });
+    for (let i = 0; i < 10; i++) watchers.push(new Watcher(client(kit.url, { net: 1 + i })));
+    await Promise.all(watchers.map((w) => connected(w.socket)));
+    await waitFor('every client greeted', () => watchers.every((w) => w.node !== ''), 10_000);
+  });
+  after(async () => {
+    for (const w of watchers) w.socket.disconnect();
+    await kit?.stop();
+    await redis?.cleanup();
+  });
+
+  it('tells every client once Redis answers, when ticks were refused while it was away', async () => {
+    await pause(1000);
+    // Longer than the nodes' 5 s queue: the ticks emitted meanwhile are refused, a gap in every
+    // client's numbers. Its clients stay connected; Redis comes back empty (no persistence here).
+    await redis.kill();
+    await pause(7000);
+    await redis.start();
+    await waitFor('every client told', () => watchers.every((w) => w.told > 0), 20_000).catch(
+      () => undefined,
+    );
+    await pause(1500);
+    const problems = watchers.flatMap((w) => w.problems);
+    console.log(
+      `# Redis away 7 s: ${watchers.filter((w) => w.told > 0).length} of ${watchers.length} clients told; ${problems.length} gaps or repeats untold`,
+    );
+    assert.deepEqual(problems.slice(0, 5), [], 'no gap without being told');
+    assert.ok(
+      watchers.every((w) => w.told > 0),
+      'every client was told it lost continuity',
+    );
+  });
+});
+
 describe('CONNECT floods with ADAPTER=redis-streams', { timeout: 120_000 }, () => {
   let kit: Kit;
   before(async () => {
@@ -189,12 +235,37 @@ describe('CONNECT floods with ADAPTER=redis-streams', { timeout: 120_000 }, () =
   });
 });
 
+/** Cuts a user's connection; it comes back after `ms`. Resolves with `socket.recovered` then. */
+function awayFor(user: ChatUser, ms: number): Promise<boolean> {
+  const back = new Promise<boolean>((resolve) =>
+    user.socket.once('connect', () => resolve(user.socket.recovered)),
+  );
+  user.socket.io.reconnectionDelay(ms);
+  user.socket.io.reconnectionDelayMax(ms);
+  user.socket.io.randomizationFactor(0);
+  user.socket.io.engine.close();
+  return back;
+}
+
 describe('the bundled chat with ADAPTER=redis-streams', { timeout: 120_000 }, () => {
   let kit: Kit;
   const users: ChatUser[] = [];
 
+  /** A member of room `quiet` that gets one message at the start, and nothing after it. */
+  let idle: { user: ChatUser; got: string[]; since: number } | undefined;
+
   before(async () => {
     kit = await launchKit({ env: { ADAPTER: 'redis-streams' } });
+    const carol = await chatUser(kit.url, 3, { username: 'carol' });
+    const erin = await chatUserAwayFrom(kit.url, [carol.session.node], { username: 'erin' }, 4);
+    users.push(carol, erin);
+    for (const u of [carol, erin])
+      assert.equal((await ask<{ ok?: true }>(u.socket, 'join', 'quiet')).ok, true);
+    const got: string[] = [];
+    carol.socket.on('room message', (m: { content: string }) => got.push(m.content));
+    await ask(erin.socket, 'room message', { room: 'quiet', content: 'first' });
+    await waitFor('carol has the first message', () => got.length === 1, 5000);
+    idle = { user: carol, got, since: Date.now() };
   });
   after(async () => {
     for (const u of users) u.socket.disconnect();
@@ -213,13 +284,7 @@ describe('the bundled chat with ADAPTER=redis-streams', { timeout: 120_000 }, ()
     // Bob's first room message gives his client an offset to come back from.
     await ask(alice.socket, 'room message', { room: 'ops', content: 'before' });
     await waitFor('bob has the first message', () => got.length === 1, 5000);
-    const back = new Promise<boolean>((resolve) =>
-      bob.socket.once('connect', () => resolve(bob.socket.recovered)),
-    );
-    bob.socket.io.reconnectionDelay(1500);
-    bob.socket.io.reconnectionDelayMax(1500);
-    bob.socket.io.randomizationFactor(0);
-    bob.socket.io.engine.close();
+    const back = awayFor(bob, 1500);
     for (const content of ['while away 1', 'while away 2', 'while away 3']) {
       assert.equal(
         (await ask<{ ok?: true }>(alice.socket, 'room message', { room: 'ops', content })).ok,
@@ -243,5 +308,19 @@ describe('the bundled chat with ADAPTER=redis-streams', { timeout: 120_000 }, ()
     }
     await pause(500);
     assert.equal(got.length, 5, `nothing replayed twice: ${got.join(', ')}`);
+  });
+
+  it('recovers a client idle for 12 s since its last event (redis-streams-adapter#48)', async () => {
+    // Reported: a recovery tried more than about 10 s after connecting failed. Carol got one
+    // message at the start and nothing since; pings went on (every 2 s) while the other test ran.
+    const { user: carol, got, since } = idle as NonNullable<typeof idle>;
+    const erin = users.find((u) => u.session.username === 'erin') as ChatUser;
+    await pause(Math.max(0, since + 12_000 - Date.now()));
+    const back = awayFor(carol, 1000);
+    await ask(erin.socket, 'room message', { room: 'quiet', content: 'while away' });
+    assert.equal(await back, true, 'carol recovered');
+    await waitFor('the message carol missed', () => got.length === 2, 5000);
+    await pause(300);
+    assert.deepEqual(got, ['first', 'while away']);
   });
 });
