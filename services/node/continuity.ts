@@ -45,20 +45,38 @@ export async function settle(
   deadlineMs = SETTLE_DEADLINE_MS,
 ): Promise<boolean | undefined> {
   const deadline = Date.now() + deadlineMs;
+  // Each call bounded by what is left: a command may wait for node-redis's own 5 s timeout.
+  const within = <T>(p: Promise<T>) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((r) => {
+      timer = setTimeout(r, Math.max(0, deadline - Date.now()), undefined);
+    });
+    return Promise.race([p.catch(() => undefined), late]).finally(() => clearTimeout(timer));
+  };
   for (;;) {
-    const replicas = await store.replicated(nsp).catch(() => -1);
-    if (replicas >= 0) return true;
-    // The WAIT failed: its connection to the shard's master broke. Ask again until the shard
-    // answers (its replica promoted, or the master back), then wait for its replica again.
+    const replicas = await within(store.replicated(nsp));
+    if (replicas !== undefined) return true;
+    // The WAIT failed (its connection to the shard's master broke) or ran out of time. Ask again
+    // until the shard answers (its replica promoted, or the master back), then wait for its
+    // replica again.
     for (;;) {
       if (Date.now() >= deadline) return undefined;
       await new Promise((r) => setTimeout(r, RETRY_MS));
-      const held = await store.holds(nsp, offset).catch(() => undefined);
+      const held = await within(store.holds(nsp, offset));
       if (held === false) return false;
       if (held === true) break;
     }
   }
 }
+
+/** Orders two stream entry ids (`<ms>-<seq>`). */
+export function compareOffsets(a: Offset, b: Offset): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am === bm ? as - bs : am - bm;
+}
+
+const newer = (a: Offset | undefined, b: Offset) => (a && compareOffsets(a, b) > 0 ? a : b);
 
 type Publish = (message: unknown) => Promise<Offset>;
 
@@ -81,15 +99,15 @@ function streamed(message: unknown): boolean {
  * its events in order: none reaches a client ahead of the marker that tells it of a gap.
  */
 export class Continuity {
-  /** The newest write not yet known to be on a replica. */
+  /** The newest write not yet handed to a WAIT. */
   private unsettled: Offset | undefined;
   private settling = false;
+  /** The newest write no replica is known to have (its WAIT failed, or none answered it). */
+  private unconfirmed: Offset | undefined;
   /** Set while continuity is in doubt; cleared once settled (and, if lost, announced). */
   private doubt: Promise<void> | undefined;
-  /** A write was refused in the doubt: lost for sure. */
-  private refused = false;
-  /** A write whose WAIT failed: lost if the stream no longer holds it. */
-  private unconfirmed: Offset | undefined;
+  /** A broadcast was refused, or a write found missing: a marker is owed. */
+  private lost = false;
   /** Markers this namespace's reader has read (any node's). */
   private markersRead = 0;
 
@@ -109,19 +127,23 @@ export class Continuity {
     // test/integration/recovery.test.ts (Redis away 7 s): 100 ticks refused, the next ones sent,
     // and every client saw the gap before the marker.
     if (this.doubt === undefined && !this.store.writable(this.nsp.name)) this.inDoubt();
+    // A refused broadcast is an event nobody gets; a refused room change still applies here
+    // (recovery.ts) and delivers nothing.
+    const broadcast = (message as { type?: number }).type === MessageType.BROADCAST;
     if (this.doubt !== undefined) {
-      this.refused = true;
+      if (broadcast) this.lost = true;
       throw new Error('not published: continuity in doubt (Redis away, or a failover), retry');
     }
     let offset: Offset;
     try {
       offset = await this.raw(message);
     } catch (error) {
-      this.refused = true;
+      if (broadcast) this.lost = true;
       this.inDoubt();
       throw error;
     }
-    this.wrote(offset);
+    this.unsettled = offset;
+    if (!this.settling) void this.settleAll();
     return offset;
   };
 
@@ -141,22 +163,25 @@ export class Continuity {
     this.markersRead += 1;
   }
 
-  private wrote(offset: Offset): void {
-    this.unsettled = offset;
-    if (!this.settling) void this.settleAll();
-  }
-
+  /** One WAIT at a time for the newest write; each covers every write before it. */
   private async settleAll(): Promise<void> {
     this.settling = true;
     try {
       while (this.unsettled !== undefined) {
         const newest = this.unsettled;
+        this.unsettled = undefined;
         const replicas = await this.store.replicated(this.nsp.name).catch(() => -1);
-        if (this.unsettled === newest) this.unsettled = undefined;
-        if (replicas < 0) {
-          this.unconfirmed = newest;
-          this.inDoubt();
+        if (replicas >= 1) {
+          if (this.unconfirmed && compareOffsets(this.unconfirmed, newest) <= 0) {
+            this.unconfirmed = undefined;
+          }
+          continue;
         }
+        // Not on a replica. Answered 0 (none within 500 ms, or none at all): nothing to do until
+        // a failover says otherwise, when this is what is asked for. Failed: the master may be
+        // lost with it.
+        this.unconfirmed = newer(this.unconfirmed, newest);
+        if (replicas < 0) this.inDoubt();
       }
     } finally {
       this.settling = false;
@@ -171,34 +196,38 @@ export class Continuity {
 
   private async settleDoubt(): Promise<void> {
     const markersBefore = this.markersRead;
+    let logged = false;
     for (;;) {
       await new Promise((r) => setTimeout(r, RETRY_MS));
-      const unconfirmed = this.unconfirmed;
+      const checking = this.unconfirmed;
       // Asked of the shard that holds the stream now: its replica promoted, or its master back.
-      const held = await this.store
-        .holds(this.nsp.name, unconfirmed ?? '0-0')
-        .catch(() => undefined);
+      // (Without a write to check, whether it answers at all.)
+      const held = await this.store.holds(this.nsp.name, checking ?? '0-0').catch(() => undefined);
       if (held === undefined) continue;
-      const lost = this.refused || (unconfirmed !== undefined && !held);
-      this.refused = false;
-      this.unconfirmed = undefined;
-      if (!lost) {
-        // Kept by the shard that answers; on a replica too, once a later WAIT says so.
-        if (unconfirmed !== undefined) this.wrote(unconfirmed);
-        return;
+      // A later write's WAIT failed meanwhile: that one is the newest to check.
+      if (this.unconfirmed !== checking) continue;
+      if (checking !== undefined && !held) {
+        this.lost = true;
+        this.unconfirmed = undefined;
       }
-      this.onLost();
+      if (!this.lost) return;
+      if (!logged) {
+        logged = true;
+        this.onLost();
+      }
       // Every node in doubt after a failover comes here at about the same time. One marker tells
       // every client: a node that reads another's (added after its own doubt began) adds none.
       await new Promise((r) => setTimeout(r, Math.random() * RETRY_MS));
-      if (this.markersRead !== markersBefore) return;
-      for (let attempt = 0; attempt < 10; attempt++) {
-        try {
-          await this.raw(this.marker());
-          return;
-        } catch {
-          await new Promise((r) => setTimeout(r, RETRY_MS));
-        }
+      if (this.markersRead !== markersBefore) {
+        this.lost = false;
+        return;
+      }
+      try {
+        await this.raw(this.marker());
+        this.lost = false;
+        return;
+      } catch {
+        // Asked again, and the marker tried again, until the stream takes it.
       }
     }
   }

@@ -31,7 +31,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace, Server, Socket } from 'socket.io';
 import { Adapter, MessageType } from 'socket.io-adapter';
-import { Continuity, crossesLoss, isMarker } from './continuity.ts';
+import { Continuity, compareOffsets, crossesLoss, isMarker } from './continuity.ts';
 import type { StreamStore } from './redis.ts';
 
 /** A stream entry id, `<ms>-<seq>`. */
@@ -92,12 +92,6 @@ const KEPT_MAX = 5_000;
 const EVENT = 2;
 /** Socket.packet(), which Socket.IO itself uses to send a recovered socket what it missed. */
 type Writable = { packet(packet: { type: number; data: unknown[] }): void };
-
-export function compareOffsets(a: Offset, b: Offset): number {
-  const [am = 0, as = 0] = a.split('-').map(Number);
-  const [bm = 0, bs = 0] = b.split('-').map(Number);
-  return am === bm ? as - bs : am - bm;
-}
 
 function matches(rooms: readonly string[] | Set<string>, opts: BroadcastOptions): boolean {
   const list = [...rooms];

@@ -7,6 +7,7 @@ import { hashCode } from '@socket.io/redis-streams-adapter/dist/util.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
 import type { AdapterName, NodeConfig, Recovery } from './config.ts';
+import { compareOffsets } from './continuity.ts';
 import { keySlot } from './key-slot.ts';
 
 /**
@@ -291,8 +292,11 @@ function streamStore(pub: Client, name: string, count: number): StreamStore {
     },
     async holds(nsp, offset) {
       const key = keyOf(nsp);
-      const entries = await (pub as Redis).xRange(key, offset, offset);
-      return (entries?.length ?? 0) > 0;
+      const redis = pub as Redis;
+      if ((await redis.xRange(key, offset, offset))?.length) return true;
+      // Older than the stream's first entry: trimmed (STREAM_MAXLEN), not lost.
+      const first = (await redis.xRange(key, '-', '+', { COUNT: 1 }))?.[0];
+      return first !== undefined && compareOffsets(first.id, offset) > 0;
     },
   };
 }
