@@ -3,8 +3,9 @@
 // room, publishes at a set rate, and records the latency of every delivery from the timestamp
 // inside the message. Several of these run at once: one process would be the bottleneck, and
 // the open-files limit (20,000) caps each.
-import WebSocket from 'ws';
+
 import { Histogram } from './histogram.ts';
+import { integerAt, leanConnect } from './lean-ws.ts';
 
 export type Kind = 'socketio' | 'ws';
 
@@ -51,95 +52,130 @@ interface Conn {
   close(): void;
 }
 
-/**
- * A Socket.IO client at the protocol level (Engine.IO 4 over WebSocket): connect, join with an
- * acknowledgement, answer pings, publish, and read the timestamp out of each `msg` without
- * decoding it. A full socket.io-client decodes every packet and would make the generators the
- * bottleneck; this costs what the raw `ws` client costs, so every variant meets the same load.
- */
 /** A handshake still unanswered after this long is given up (and retried by openMany). */
 const OPEN_TIMEOUT_MS = 10_000;
 
-function giveUpLater(ws: WebSocket, reject: (error: Error) => void): () => void {
-  const timer = setTimeout(() => {
-    ws.terminate();
-    reject(new Error(`no handshake in ${OPEN_TIMEOUT_MS / 1000} s`));
-  }, OPEN_TIMEOUT_MS);
-  return () => clearTimeout(timer);
+const T = Buffer.from('"t":');
+
+/** The timestamp in a message (`…"t":<µs>,…`), or undefined when it has none. */
+function timestampIn(bytes: Buffer, start: number, end: number): number | undefined {
+  const at = bytes.indexOf(T, start);
+  return at >= 0 && at < end ? integerAt(bytes, at + T.length, end) : undefined;
 }
 
-function openSocketIo(url: string, address: string, onMessage: (t: number) => void): Promise<Conn> {
+/** What a connection does for its protocol, to the server's frames and in its own. */
+interface Protocol {
+  path: string;
+  /** The upgrade was answered: ready at once, or after a first exchange. */
+  opened(link: Link): void;
+  /** A text frame from the server, as bytes `[start, end)`. */
+  read(bytes: Buffer, start: number, end: number, link: Link): void;
+  join(room: string): string;
+  publish(room: string, t: number, pad: string): string;
+}
+
+interface Link {
+  send(text: string): void;
+  ready(): void;
+  joined(): void;
+  refused(why: string): void;
+}
+
+/** Opens a lean WebSocket (lean-ws.ts) speaking `protocol`; resolves once it is ready. */
+function openLean(url: string, address: string, protocol: Protocol): Promise<Conn> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${url}/socket.io/?EIO=4&transport=websocket`, {
-      localAddress: address,
-      perMessageDeflate: false,
-    });
-    const opened = giveUpLater(ws, reject);
+    let settled = false;
     let joined: (() => void) | undefined;
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      if (!settled) {
+        settled = true;
+        reject(error);
+      }
+      socket.close();
+    };
+    const timer = setTimeout(
+      () => fail(new Error(`no handshake in ${OPEN_TIMEOUT_MS / 1000} s`)),
+      OPEN_TIMEOUT_MS,
+    );
     const conn: Conn = {
       join: (room) =>
         new Promise<void>((done) => {
           joined = done;
-          ws.send(`420${JSON.stringify(['join', room])}`);
+          socket.send(protocol.join(room));
         }),
-      publish: (room, t, pad) =>
-        ws.send(`42["pub",{"room":${JSON.stringify(room)},"t":${t},"pad":"${pad}"}]`),
-      close: () => ws.close(),
+      publish: (room, t, pad) => socket.send(protocol.publish(room, t, pad)),
+      close: () => socket.close(),
     };
-    ws.on('message', (data) => {
-      const text = data.toString();
-      switch (text.charCodeAt(0)) {
-        case 48: // 0: Engine.IO open → Socket.IO connect to "/"
-          ws.send('40');
-          return;
-        case 50: // 2: ping
-          ws.send('3');
-          return;
-      }
-      if (text.startsWith('42')) {
-        const at = text.indexOf('"t":');
-        if (at >= 0) onMessage(Number.parseInt(text.slice(at + 4), 10));
-      } else if (text.startsWith('430')) {
-        joined?.();
-      } else if (text.startsWith('40')) {
-        opened();
+    const link: Link = {
+      send: (text) => socket.send(text),
+      ready: () => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
         resolve(conn);
-      } else if (text.startsWith('44')) {
-        reject(new Error(`connect refused: ${text.slice(2)}`));
-        ws.close();
-      }
+      },
+      joined: () => joined?.(),
+      refused: (why) => fail(new Error(`connect refused: ${why}`)),
+    };
+    const socket = leanConnect(`${url}${protocol.path}`, address, {
+      onOpen: () => protocol.opened(link),
+      onText: (bytes, start, end) => protocol.read(bytes, start, end, link),
+      onClose: (error) => {
+        if (!settled) fail(error ?? new Error('closed before the handshake'));
+      },
     });
-    ws.once('error', reject);
   });
 }
 
-function openWs(url: string, address: string, onMessage: (t: number) => void): Promise<Conn> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { localAddress: address, perMessageDeflate: false });
-    const opened = giveUpLater(ws, reject);
-    let joined: (() => void) | undefined;
-    ws.on('message', (data) => {
-      const text = data.toString();
-      if (text === '{"joined":true}') return joined?.();
-      // {"pub":"room","t":123,…}: the timestamp sits after the room, cheap to pick out.
-      const at = text.indexOf('"t":');
-      if (at >= 0) onMessage(Number.parseInt(text.slice(at + 4), 10));
-    });
-    ws.once('open', () => {
-      opened();
-      resolve({
-        join: (room) =>
-          new Promise<void>((done) => {
-            joined = done;
-            ws.send(JSON.stringify({ join: room }));
-          }),
-        publish: (room, t, pad) => ws.send(JSON.stringify({ pub: room, t, pad })),
-        close: () => ws.close(),
-      });
-    });
-    ws.once('error', reject);
-  });
-}
+const ZERO = 48;
+const TWO = 50;
+const THREE = 51;
+const FOUR = 52;
+
+/**
+ * A Socket.IO client at the protocol level (Engine.IO 4 over WebSocket): connect, join with an
+ * acknowledgement, answer pings, publish, and read the timestamp out of each `msg` without
+ * decoding it. A full socket.io-client decodes every packet and would make the generators the
+ * bottleneck; this costs what the raw WebSocket client costs, so every variant meets the same
+ * load.
+ */
+const socketIo = (onMessage: (t: number) => void): Protocol => ({
+  path: '/socket.io/?EIO=4&transport=websocket',
+  opened: () => undefined,
+  read(bytes, start, end, link) {
+    const first = bytes[start];
+    if (first === ZERO) return link.send('40'); // Engine.IO open → Socket.IO connect to "/"
+    if (first === TWO && end - start === 1) return link.send('3'); // ping
+    if (first !== FOUR) return;
+    const second = bytes[start + 1];
+    if (second === TWO) {
+      const t = timestampIn(bytes, start, end);
+      if (t !== undefined) onMessage(t);
+    } else if (second === THREE && bytes[start + 2] === ZERO) link.joined();
+    else if (second === ZERO) link.ready();
+    else if (second === FOUR) link.refused(bytes.toString('utf8', start + 2, end));
+  },
+  join: (room) => `420${JSON.stringify(['join', room])}`,
+  publish: (room, t, pad) => `42["pub",{"room":${JSON.stringify(room)},"t":${t},"pad":"${pad}"}]`,
+});
+
+const JOINED = Buffer.from('{"joined":true}');
+
+/** The raw WebSocket server's protocol (servers/raw-ws.ts): JSON, `{"joined":true}` on join. */
+const rawWs = (onMessage: (t: number) => void): Protocol => ({
+  path: '',
+  opened: (link) => link.ready(),
+  read(bytes, start, end, link) {
+    if (end - start === JOINED.length && bytes.compare(JOINED, 0, JOINED.length, start, end) === 0)
+      return link.joined();
+    // {"pub":"room","t":123,…}: the timestamp sits after the room, cheap to pick out.
+    const t = timestampIn(bytes, start, end);
+    if (t !== undefined) onMessage(t);
+  },
+  join: (room) => JSON.stringify({ join: room }),
+  publish: (room, t, pad) => JSON.stringify({ pub: room, t, pad }),
+});
 
 const subscribers: Conn[] = [];
 const publishers: Conn[] = [];
@@ -188,9 +224,9 @@ async function openMany(
 }
 
 function opener(kind: Kind, url: string): (address: string) => Promise<Conn> {
-  const target = kind === 'ws' ? url.replace(/^http/, 'ws') : url;
-  return (address) =>
-    kind === 'ws' ? openWs(target, address, record) : openSocketIo(target, address, record);
+  const target = url.replace(/^http/, 'ws');
+  const protocol = kind === 'ws' ? rawWs(record) : socketIo(record);
+  return (address) => openLean(target, address, protocol);
 }
 
 async function handle(command: Command): Promise<Reply> {
