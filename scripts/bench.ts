@@ -58,11 +58,11 @@ const FANOUT: FanoutSettings = quick
   ? {
       subscribers: 200,
       publishers: 4,
-      stepMs: 1000,
+      stepMs: 600,
       firstRate: 100,
       growth: 2,
-      maxSteps: 6,
-      refine: 1,
+      maxSteps: 4,
+      precision: 0.5,
       rounds: 1,
       fixedRounds: 1,
       payloadBytes: 100,
@@ -74,7 +74,7 @@ const FANOUT: FanoutSettings = quick
       firstRate: 25,
       growth: 2,
       maxSteps: 10,
-      refine: 4,
+      precision: 0.03,
       rounds: 5,
       fixedRounds: 5,
       payloadBytes: 100,
@@ -82,7 +82,14 @@ const FANOUT: FanoutSettings = quick
 const CONNECTIONS = quick ? 2_000 : 20_000;
 const HTTP = quick ? { rounds: 2, seconds: 2 } : { rounds: 5, seconds: 5 };
 const HASH_CLIENTS = quick ? 1_000 : 4_000;
-const ALL_VARIANTS: VariantName[] = ['plain', 'kit', 'kit-haproxy', 'cluster', 'raw-ws'];
+const ALL_VARIANTS: VariantName[] = [
+  'plain',
+  'kit',
+  'kit-haproxy',
+  'docs-nginx',
+  'cluster',
+  'raw-ws',
+];
 /** Run only when named (--variants): the kit with the streams adapter. */
 const OPTIONAL_VARIANTS: VariantName[] = ['kit-streams'];
 const VARIANTS = (args.variants?.split(',') ?? ALL_VARIANTS) as VariantName[];
@@ -107,6 +114,21 @@ function version(command: string, args: string[]): string {
   return `${run.stdout ?? ''}${run.stderr ?? ''}`.trim().split('\n')[0] ?? '?';
 }
 
+/**
+ * Whether `perf stat` can count instructions here (a figure that holds still on a noisy machine);
+ * a virtual machine without hardware counters answers `<not supported>`.
+ */
+function instructionCounting(): string {
+  const run = spawnSync('perf', ['stat', '-x,', '-e', 'instructions', 'true'], {
+    encoding: 'utf8',
+  });
+  if (run.error) return `perf stat: not installed (${(run.error as Error).message})`;
+  const line = `${run.stderr ?? ''}`.split('\n').find((l) => l.includes('instructions')) ?? '';
+  return line.startsWith('<not supported>') || line.startsWith('<not counted>') || !line
+    ? `perf stat: instructions ${line.split(',')[0] || 'not reported'} (no hardware counters on this machine): CPU seconds only`
+    : 'perf stat: counts instructions';
+}
+
 function machine(): Record<string, string> {
   return {
     cpu: `${cpus().length} × ${cpus()[0]?.model.trim() ?? '?'}`,
@@ -116,6 +138,7 @@ function machine(): Record<string, string> {
     nginx: version(NGINX.binary, ['-v']),
     redis: version(REDIS.binary, ['--version']),
     haproxy: version(HAPROXY.binary, ['-v']),
+    counters: instructionCounting(),
   };
 }
 
