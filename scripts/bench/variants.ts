@@ -17,7 +17,14 @@ import { socketPath } from '../kit/upstream.ts';
 import { waitUntil } from '../kit/wait.ts';
 import type { Kind } from './load/loadgen.ts';
 
-export type VariantName = 'kit' | 'kit-streams' | 'kit-haproxy' | 'plain' | 'cluster' | 'raw-ws';
+export type VariantName =
+  | 'kit'
+  | 'kit-streams'
+  | 'kit-haproxy'
+  | 'docs-nginx'
+  | 'plain'
+  | 'cluster'
+  | 'raw-ws';
 
 export interface Variant {
   readonly name: VariantName;
@@ -37,6 +44,7 @@ export const LABELS: Record<VariantName, string> = {
   kit: 'kit: nginx + 4 nodes + Redis adapter',
   'kit-streams': 'kit with ADAPTER=redis-streams (recovery)',
   'kit-haproxy': 'kit nodes behind HAProxy',
+  'docs-nginx': "kit nodes behind the Socket.IO docs' nginx example",
   plain: 'one plain Socket.IO process',
   cluster: 'cluster + @socket.io/sticky (tutorials)',
   'raw-ws': 'raw ws (ceiling)',
@@ -107,6 +115,52 @@ export async function startHaproxyVariant(): Promise<Variant> {
   };
 }
 
+/**
+ * The kit's nodes and Redis behind a second nginx configured as the Socket.IO documentation's
+ * cluster example configures it (templates/docs-nginx.conf.template); the kit's own nginx idles.
+ */
+export async function startDocsNginxVariant(): Promise<Variant> {
+  const kit = await startKitVariant();
+  const [port] = (await freePorts(1)) as [number];
+  const dir = mkdtempSync(join(tmpdir(), 'kit-docs-nginx-'));
+  const conf = join(dir, 'nginx.conf');
+  const template = readFileSync(
+    join(ROOT, 'scripts/bench/templates/docs-nginx.conf.template'),
+    'utf8',
+  );
+  writeFileSync(
+    conf,
+    renderTemplate(template, {
+      DIR: dir,
+      PORT: String(port),
+      SERVERS: kit.nodePorts.map((p) => `        server 127.0.0.1:${p};`).join('\n'),
+    }),
+  );
+  const nginx = spawn('/usr/sbin/nginx', ['-p', dir, '-c', conf, '-g', 'daemon off;'], {
+    stdio: 'ignore',
+  });
+  await waitHttp(`http://127.0.0.1:${port}/healthz`);
+  const kitPids = kit.pids;
+  return {
+    name: 'docs-nginx',
+    label: LABELS['docs-nginx'],
+    url: `http://127.0.0.1:${port}`,
+    kind: 'socketio',
+    nodePorts: kit.nodePorts,
+    // The kit's own nginx carries nothing here and is left out; this one is counted whole.
+    pids: () => [
+      ...processTree([nginx.pid as number]),
+      ...kitPids().filter((pid) => !isNginx(pid)),
+    ],
+    async stop() {
+      nginx.kill('SIGQUIT');
+      await new Promise((r) => (nginx.exitCode === null ? nginx.once('exit', r) : r(null)));
+      await kit.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 function isNginx(pid: number): boolean {
   return programName(pid) === 'nginx';
 }
@@ -165,6 +219,8 @@ export async function startVariant(name: VariantName): Promise<Variant> {
       return startKitVariant('redis-streams');
     case 'kit-haproxy':
       return startHaproxyVariant();
+    case 'docs-nginx':
+      return startDocsNginxVariant();
     case 'plain':
       return startForked('plain', 'plain.ts');
     case 'cluster':

@@ -22,7 +22,7 @@ it('npm run bench -- --quick runs every variant and scenario and writes its resu
   const results = JSON.parse(written('quick.json')) as Results;
   assert.deepEqual(
     results.fanout.map((f) => f.variant),
-    ['plain', 'kit', 'kit-haproxy', 'cluster', 'raw-ws'],
+    ['plain', 'kit', 'kit-haproxy', 'docs-nginx', 'cluster', 'raw-ws'],
   );
   for (const f of results.fanout) {
     assert.ok(f.best > 0, `${f.variant} delivered nothing within the latency limit`);
@@ -47,5 +47,6 @@ it('npm run bench -- --quick runs every variant and scenario and writes its resu
   // Every variant was stopped: no process of a bench kit is left.
   assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-launched-')), []);
   assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-haproxy-')), []);
+  assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-docs-nginx-')), []);
   rmSync(runDir, { recursive: true, force: true });
 });
