@@ -65,6 +65,8 @@ const FANOUT: FanoutSettings = quick
       precision: 0.5,
       rounds: 1,
       fixedRounds: 1,
+      again: false,
+      drainMs: 300,
       payloadBytes: 100,
     }
   : {
@@ -77,6 +79,8 @@ const FANOUT: FanoutSettings = quick
       precision: 0.03,
       rounds: 5,
       fixedRounds: 5,
+      again: true,
+      drainMs: 1000,
       payloadBytes: 100,
     };
 const CONNECTIONS = quick ? 2_000 : 20_000;
@@ -193,7 +197,7 @@ async function main(): Promise<void> {
     const kit = await startKitVariant();
     const generators = await Generators.start(quick ? 2 : 4);
     try {
-      partial.connections = await holdConnections(kit, generators, CONNECTIONS, say);
+      partial.connections = await holdConnections(kit, generators, CONNECTIONS, say, quick);
     } finally {
       await generators.stop();
       await kit.stop();

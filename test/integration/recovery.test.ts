@@ -85,16 +85,16 @@ describe('connection state recovery (ADAPTER=redis-streams)', { timeout: 300_000
         () => 0,
       ),
     );
-    await pause(1000);
+    await pause(500);
     await disturb();
     await waitFor(
       'every client connected again',
       () => watchers.every((w) => w.socket.connected),
       30_000,
     );
-    await pause(2000);
+    await pause(1000);
     await api.stop();
-    await pause(1500);
+    await pause(1000);
     return judge(what, watchers, api);
   }
 

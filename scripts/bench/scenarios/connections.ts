@@ -37,8 +37,11 @@ export async function holdConnections(
   generators: Generators,
   target: number,
   say: (line: string) => void,
+  quick = false,
 ): Promise<ConnectionsResult> {
-  await settle(2000);
+  // Quiet before the first reading, and a hold before the second (shorter in a quick run).
+  const [quietMs, holdMs] = quick ? [1000, 2000] : [2000, 5000];
+  await settle(quietMs);
   const before = await Promise.all(variant.nodePorts.map(nodeGauges));
   const nginxPids = () => variant.pids().filter(isNginx);
   const nginxBefore = rssBytes(nginxPids());
@@ -58,7 +61,7 @@ export async function holdConnections(
   const opened = replies.reduce((a, r) => a + r.opened, 0);
   const failed = replies.reduce((a, r) => a + r.failed, 0);
   say(`${opened.toLocaleString('en')} open, ${failed} failed, in ${seconds.toFixed(1)} s; holding`);
-  await settle(5000);
+  await settle(holdMs);
   const after = await Promise.all(variant.nodePorts.map(nodeGauges));
   const nginxAfter = rssBytes(nginxPids());
   const perNode = variant.nodePorts.map((port, i) => ({

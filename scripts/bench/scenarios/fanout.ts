@@ -20,6 +20,10 @@ export interface FanoutSettings {
   rounds: number;
   /** Rounds at the fixed load, whose median p50/p99 and CPU are compared. */
   fixedRounds: number;
+  /** Whether a failed rate is tried once more before it counts as failed (full runs). */
+  again: boolean;
+  /** The pause after a failed step, for a saturated server to drain its backlog. */
+  drainMs: number;
   payloadBytes: number;
 }
 
@@ -142,13 +146,14 @@ export async function searchCapacity(
           `p50 ${s.p50.toFixed(1)} ms, p99 ${s.p99.toFixed(1)} ms${s.loss > 0.001 ? `, ${(s.loss * 100).toFixed(1)}% behind` : ''}`,
       );
       // A saturated server drains its backlog before the next step.
-      if (!acceptable(s)) await new Promise((r) => setTimeout(r, 1000));
+      if (!acceptable(s)) await new Promise((r) => setTimeout(r, settings.drainMs));
       return acceptable(s);
     };
     // A rate fails when it fails twice running: on this shared machine a single step now and
     // then misses the limit at a rate the server sustains (seen even at 25 pub/s), which would
     // end a round early. Every variant gets the same second chance.
-    const run = async (rate: number) => (await measure(rate, false)) || measure(rate, true);
+    const run = async (rate: number) =>
+      (await measure(rate, false)) || (settings.again && measure(rate, true));
     let good = 0;
     let bad = 0;
     let rate = settings.firstRate;
