@@ -75,90 +75,74 @@ export async function startKitVariant(
   };
 }
 
-/** The kit's nodes and Redis, with HAProxy in front instead of nginx (nginx idles). */
-export async function startHaproxyVariant(): Promise<Variant> {
+/**
+ * The kit's nodes and Redis behind another proxy (the kit's own nginx idles, left out of the
+ * accounting): `template` from templates/, rendered with DIR (a folder of the run's own), PORT
+ * and `servers` (the kit's nodes), then `command` started on it, in front until stop.
+ */
+async function behindAnotherProxy(
+  name: 'kit-haproxy' | 'docs-nginx',
+  template: string,
+  servers: (kit: Variant) => string,
+  command: (config: string, dir: string) => [string, string[]],
+  stopSignal: NodeJS.Signals,
+): Promise<Variant> {
   const kit = await startKitVariant();
   const [port] = (await freePorts(1)) as [number];
-  const dir = mkdtempSync(join(tmpdir(), 'kit-haproxy-'));
-  const cfg = join(dir, 'haproxy.cfg');
-  const template = readFileSync(join(ROOT, 'scripts/bench/templates/haproxy.cfg.template'), 'utf8');
+  const dir = mkdtempSync(join(tmpdir(), `kit-${name.replace(/^kit-/, '')}-`));
+  const config = join(dir, template.replace(/\.template$/, ''));
+  const text = readFileSync(join(ROOT, 'scripts/bench/templates', template), 'utf8');
   writeFileSync(
-    cfg,
-    renderTemplate(template, {
-      PORT: String(port),
-      // Over the same Unix sockets nginx uses, so the proxies are compared on equal terms.
-      SERVERS: (kit.nodeSockets ?? [])
-        .map((path, i) => `    server node${i + 1} unix@${path}`)
-        .join('\n'),
-    }),
+    config,
+    renderTemplate(text, { DIR: dir, PORT: String(port), SERVERS: servers(kit) }),
   );
-  const haproxy = spawn('/usr/sbin/haproxy', ['-f', cfg, '-db'], { stdio: 'ignore' });
+  const [binary, args] = command(config, dir);
+  const proxy = spawn(binary, args, { stdio: 'ignore' });
   await waitHttp(`http://127.0.0.1:${port}/healthz`);
-  const kitPids = kit.pids;
   return {
-    name: 'kit-haproxy',
-    label: LABELS['kit-haproxy'],
+    name,
+    label: LABELS[name],
     url: `http://127.0.0.1:${port}`,
     kind: 'socketio',
     nodePorts: kit.nodePorts,
     nodeSockets: kit.nodeSockets,
-    // nginx is running but carries nothing here; it is left out of the accounting.
     pids: () => [
-      ...processTree([haproxy.pid as number]),
-      ...kitPids().filter((pid) => !isNginx(pid)),
+      ...processTree([proxy.pid as number]),
+      ...kit.pids().filter((pid) => !isNginx(pid)),
     ],
     async stop() {
-      haproxy.kill('SIGTERM');
+      proxy.kill(stopSignal);
+      await new Promise((r) => (proxy.exitCode === null ? proxy.once('exit', r) : r(null)));
       await kit.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
+/** HAProxy in front instead of nginx, over the same Unix sockets nginx uses (equal terms). */
+export function startHaproxyVariant(): Promise<Variant> {
+  return behindAnotherProxy(
+    'kit-haproxy',
+    'haproxy.cfg.template',
+    (kit) =>
+      (kit.nodeSockets ?? []).map((path, i) => `    server node${i + 1} unix@${path}`).join('\n'),
+    (config) => ['/usr/sbin/haproxy', ['-f', config, '-db']],
+    'SIGTERM',
+  );
+}
+
 /**
- * The kit's nodes and Redis behind a second nginx configured as the Socket.IO documentation's
- * cluster example configures it (templates/docs-nginx.conf.template); the kit's own nginx idles.
+ * A second nginx configured as the Socket.IO documentation's cluster example configures it
+ * (templates/docs-nginx.conf.template), to the nodes' TCP ports.
  */
-export async function startDocsNginxVariant(): Promise<Variant> {
-  const kit = await startKitVariant();
-  const [port] = (await freePorts(1)) as [number];
-  const dir = mkdtempSync(join(tmpdir(), 'kit-docs-nginx-'));
-  const conf = join(dir, 'nginx.conf');
-  const template = readFileSync(
-    join(ROOT, 'scripts/bench/templates/docs-nginx.conf.template'),
-    'utf8',
+export function startDocsNginxVariant(): Promise<Variant> {
+  return behindAnotherProxy(
+    'docs-nginx',
+    'docs-nginx.conf.template',
+    (kit) => kit.nodePorts.map((p) => `        server 127.0.0.1:${p};`).join('\n'),
+    (config, dir) => ['/usr/sbin/nginx', ['-p', dir, '-c', config, '-g', 'daemon off;']],
+    'SIGQUIT',
   );
-  writeFileSync(
-    conf,
-    renderTemplate(template, {
-      DIR: dir,
-      PORT: String(port),
-      SERVERS: kit.nodePorts.map((p) => `        server 127.0.0.1:${p};`).join('\n'),
-    }),
-  );
-  const nginx = spawn('/usr/sbin/nginx', ['-p', dir, '-c', conf, '-g', 'daemon off;'], {
-    stdio: 'ignore',
-  });
-  await waitHttp(`http://127.0.0.1:${port}/healthz`);
-  const kitPids = kit.pids;
-  return {
-    name: 'docs-nginx',
-    label: LABELS['docs-nginx'],
-    url: `http://127.0.0.1:${port}`,
-    kind: 'socketio',
-    nodePorts: kit.nodePorts,
-    // The kit's own nginx carries nothing here and is left out; this one is counted whole.
-    pids: () => [
-      ...processTree([nginx.pid as number]),
-      ...kitPids().filter((pid) => !isNginx(pid)),
-    ],
-    async stop() {
-      nginx.kill('SIGQUIT');
-      await new Promise((r) => (nginx.exitCode === null ? nginx.once('exit', r) : r(null)));
-      await kit.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 function isNginx(pid: number): boolean {

@@ -2,25 +2,26 @@
 //
 // A client resumes from its last offset and is replayed the stream from there: nothing says
 // whether the stream holds everything that was emitted. Two ways it may not:
-// - a write refused (Redis away longer than the node's 5 s queue, or its master lost): that event
-//   reached nobody;
+// - a write refused (its connection to the stream's Redis is down, or Redis answers an error):
+//   that event reached nobody;
 // - a failover of the stream's master (a Redis Cluster replicates asynchronously): the entries
 //   the master added last may not have reached the replica that replaces it. The nodes that had
 //   read them delivered them, the others never will.
 // So a node waits, after what it writes, for a replica to have it (WAIT, shared by the writes of
 // a moment: waitForReplica; the emit API answers 202 only then). When a write is refused, or its
 // WAIT fails, continuity is in doubt: the node refuses its later writes too, until the stream
-// answers again and says whether the write whose WAIT failed is still there. If anything was
-// lost, the node adds a marker to the stream first. Every node that reads a marker closes its
-// sockets' connections (recovery.ts), and a session whose replay holds one is not restored:
-// every client is told (`socket.recovered === false`) before it sees an event from after the gap.
+// answers again and says whether the newest write no replica confirmed is still there. If
+// anything was lost, the node adds a marker to the stream first. Every node that reads a marker
+// closes its sockets' connections (recovery.ts), and a session whose replay holds one is not
+// restored: every client is told (`socket.recovered === false`), and none gets this node's events
+// from after the gap before the marker (another node's may come first, within about a second).
 //
-// A WAIT that no replica answers within its timeout counts as kept: the shard has no live replica
-// to lose it to (its host is lost), or one too far behind to wait for. The writes of a node that
-// dies with the master are checked by nobody.
+// A WAIT that no replica answers within its timeout does not hold the write up (a shard whose
+// replica is lost would refuse everything): the write stays unconfirmed, and the next doubt
+// checks it. The writes of a node that dies with the master are checked by nobody.
 import type { Namespace } from 'socket.io';
 import { MessageType } from 'socket.io-adapter';
-import type { StreamStore } from './redis.ts';
+import type { Stream } from './redis.ts';
 
 /** The marker's event name; never sent to a client. */
 export const CONTINUITY_LOST = 'kit:continuity-lost';
@@ -28,21 +29,18 @@ export const CONTINUITY_LOST = 'kit:continuity-lost';
 /** A stream entry id, `<ms>-<seq>`. */
 type Offset = string;
 
-/** How long a write whose WAIT failed is checked for before it counts as unknown. */
-export const SETTLE_DEADLINE_MS = 8_000;
 /** Between two checks while the stream does not answer (a failover takes a few seconds). */
 const RETRY_MS = 500;
 
 /**
- * Whether the entry `offset` of `nsp`'s stream is kept: `true` once a replica has it (or there is
- * none to wait for), `false` when the stream lost it, `undefined` when that could not be told
- * within `deadlineMs`.
+ * Whether the entry `offset` of `stream` is kept: `true` once a replica has it (or there is none
+ * to wait for), `false` when the stream lost it, `undefined` when that could not be told within
+ * `deadlineMs`.
  */
 export async function settle(
-  store: StreamStore,
-  nsp: string,
+  stream: Stream,
   offset: Offset,
-  deadlineMs = SETTLE_DEADLINE_MS,
+  deadlineMs: number,
 ): Promise<boolean | undefined> {
   const deadline = Date.now() + deadlineMs;
   // Each call bounded by what is left: a command may wait for node-redis's own 5 s timeout.
@@ -54,7 +52,7 @@ export async function settle(
     return Promise.race([p.catch(() => undefined), late]).finally(() => clearTimeout(timer));
   };
   for (;;) {
-    const replicas = await within(store.replicated(nsp));
+    const replicas = await within(stream.replicated());
     if (replicas !== undefined) return true;
     // The WAIT failed (its connection to the shard's master broke) or ran out of time. Ask again
     // until the shard answers (its replica promoted, or the master back), then wait for its
@@ -62,7 +60,7 @@ export async function settle(
     for (;;) {
       if (Date.now() >= deadline) return undefined;
       await new Promise((r) => setTimeout(r, RETRY_MS));
-      const held = await within(store.holds(nsp, offset));
+      const held = await within(stream.holds(offset));
       if (held === false) return false;
       if (held === true) break;
     }
@@ -114,7 +112,7 @@ export class Continuity {
   constructor(
     private readonly nsp: Namespace,
     private readonly raw: Publish,
-    private readonly store: StreamStore,
+    private readonly stream: Stream,
     private readonly onLost: () => void,
   ) {}
 
@@ -126,7 +124,7 @@ export class Continuity {
     // clients ahead of the marker that tells them of the earlier ones' loss. Measured with
     // test/integration/recovery.test.ts (Redis away 7 s): 100 ticks refused, the next ones sent,
     // and every client saw the gap before the marker.
-    if (this.doubt === undefined && !this.store.writable(this.nsp.name)) this.inDoubt();
+    if (this.doubt === undefined && !this.stream.writable()) this.inDoubt();
     // A refused broadcast is an event nobody gets; a refused room change still applies here
     // (recovery.ts) and delivers nothing.
     const broadcast = (message as { type?: number }).type === MessageType.BROADCAST;
@@ -148,7 +146,7 @@ export class Continuity {
   };
 
   /** The entry that marks a loss, as the streams adapter stores a broadcast to everyone. */
-  marker() {
+  private marker() {
     return {
       type: MessageType.BROADCAST,
       data: {
@@ -170,7 +168,7 @@ export class Continuity {
       while (this.unsettled !== undefined) {
         const newest = this.unsettled;
         this.unsettled = undefined;
-        const replicas = await this.store.replicated(this.nsp.name).catch(() => -1);
+        const replicas = await this.stream.replicated().catch(() => -1);
         if (replicas >= 1) {
           if (this.unconfirmed && compareOffsets(this.unconfirmed, newest) <= 0) {
             this.unconfirmed = undefined;
@@ -202,7 +200,7 @@ export class Continuity {
       const checking = this.unconfirmed;
       // Asked of the shard that holds the stream now: its replica promoted, or its master back.
       // (Without a write to check, whether it answers at all.)
-      const held = await this.store.holds(this.nsp.name, checking ?? '0-0').catch(() => undefined);
+      const held = await this.stream.holds(checking ?? '0-0').catch(() => undefined);
       if (held === undefined) continue;
       // A later write's WAIT failed meanwhile: that one is the newest to check.
       if (this.unconfirmed !== checking) continue;

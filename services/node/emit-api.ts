@@ -5,7 +5,7 @@ import { clientAddress } from './client-address.ts';
 import { settle } from './continuity.ts';
 import type { NodeMetrics } from './metrics.ts';
 import { KeyedLimiter } from './rate-limit.ts';
-import type { Redis, StreamStore } from './redis.ts';
+import type { Redis, StreamOf } from './redis.ts';
 
 // Names Socket.IO reserves; emitting one throws inside socket.io, so they are refused up front.
 const RESERVED = new Set([
@@ -120,10 +120,11 @@ export function registerEmitApi(
   token: string,
   metrics: NodeMetrics,
   redis: Redis,
-  streams: StreamStore | undefined,
+  streams: StreamOf | undefined,
 ): void {
   const strangers = new KeyedLimiter(UNAUTHENTICATED.perSecond, UNAUTHENTICATED.burst);
   const emit = emitter(io);
+  const stream = streams?.('/');
   const answer = (reply: FastifyReply, status: number, body: object) => {
     metrics.emitsApi.inc({ status: String(status) });
     return reply.code(status).send(body);
@@ -149,8 +150,8 @@ export function registerEmitApi(
         throw new NotPublished('unknown');
       })
       .finally(() => clearTimeout(timer));
-    if (streams === undefined || offset === undefined) return;
-    const kept = await settle(streams, '/', offset, PUBLISH_DEADLINE_MS - (Date.now() - started));
+    if (stream === undefined || offset === undefined) return;
+    const kept = await settle(stream, offset, PUBLISH_DEADLINE_MS - (Date.now() - started));
     if (kept !== true) throw new NotPublished(kept === false ? 'lost' : 'unknown');
   };
 

@@ -32,7 +32,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Namespace, Server, Socket } from 'socket.io';
 import { Adapter, MessageType } from 'socket.io-adapter';
 import { Continuity, compareOffsets, crossesLoss, isMarker } from './continuity.ts';
-import type { StreamStore } from './redis.ts';
+import type { StreamOf } from './redis.ts';
 
 /** A stream entry id, `<ms>-<seq>`. */
 type Offset = string;
@@ -100,13 +100,13 @@ function matches(rooms: readonly string[] | Set<string>, opts: BroadcastOptions)
 }
 
 /** Hooks every namespace of `io` (its adapter must be the streams adapter). */
-export function seamlessRecovery(io: Server, store: StreamStore, log: FastifyBaseLogger): void {
-  const withStore = (nsp: Namespace) => hook(nsp, store, log);
+export function seamlessRecovery(io: Server, streams: StreamOf, log: FastifyBaseLogger): void {
+  const withStore = (nsp: Namespace) => hook(nsp, streams, log);
   withStore(io.of('/'));
   io.on('new_namespace', withStore);
 }
 
-function hook(nsp: Namespace, store: StreamStore, log: FastifyBaseLogger): void {
+function hook(nsp: Namespace, streams: StreamOf, log: FastifyBaseLogger): void {
   const adapter = nsp.adapter as unknown as StreamsAdapter;
   const byPid = new Map<string, Restoring>();
   /** The last stream entry the node's reader handed over. */
@@ -161,11 +161,15 @@ function hook(nsp: Namespace, store: StreamStore, log: FastifyBaseLogger): void 
    * after that retry, and without an offset.
    */
   const publish = (type: number, data: object) => adapter.publishAndReturnOffset({ type, data });
-  const continuity = new Continuity(nsp, adapter.publishAndReturnOffset.bind(adapter), store, () =>
-    log.error(
-      { namespace: nsp.name },
-      'the stream lost or refused events of this node (Redis away, or a failover): every client is told',
-    ),
+  const continuity = new Continuity(
+    nsp,
+    adapter.publishAndReturnOffset.bind(adapter),
+    streams(nsp.name),
+    () =>
+      log.error(
+        { namespace: nsp.name },
+        'the stream lost or refused events of this node (Redis away, or a failover): every client is told',
+      ),
   );
   adapter.publishAndReturnOffset = continuity.publish;
   /** A marker read: every socket of this node starts afresh, told (see continuity.ts). */

@@ -26,7 +26,8 @@ type AdapterFactory =
 export interface RedisClients {
   /** Publishes for the adapter. Its offline queue stays on: what is published while Redis is
    * away is sent when it returns, if within node-redis's 5 s command timeout (after that the
-   * publish is rejected: the emit API answers 503). */
+   * publish is rejected: the emit API answers 503). With ADAPTER=redis-streams nothing waits
+   * there: continuity.ts refuses a write while the stream's connection is down. */
   readonly pub: Client;
   /** Subscribes for the adapter. node-redis re-subscribes after a reconnect
    * (test/integration/redis-restart.test.ts and test/multihost/ prove it; see socket.io#4845,
@@ -38,21 +39,24 @@ export interface RedisClients {
   /** The Socket.IO adapter on `pub` and `sub`. */
   adapter(key: string): AdapterFactory;
   /** ADAPTER=redis-streams: the streams that adapter writes, under the same key. */
-  streams(key: string): StreamStore | undefined;
+  streams(key: string): StreamOf | undefined;
   ready(): boolean;
   notReadyReason(): string | undefined;
   close(): Promise<void>;
 }
 
 /** What the node asks of the stream a namespace's broadcasts go through (ADAPTER=redis-streams). */
-export interface StreamStore {
+export interface Stream {
   /** Waits until what this node wrote to the stream so far is on a replica (waitForReplica). */
-  replicated(nsp: string): Promise<number>;
-  /** Whether the stream still holds the entry `offset`. */
-  holds(nsp: string, offset: string): Promise<boolean>;
+  replicated(): Promise<number>;
+  /** Whether the stream still holds the entry `offset` (or lost only what STREAM_MAXLEN trims). */
+  holds(offset: string): Promise<boolean>;
   /** Whether a write would go out now (not into the client's queue, to be sent when it can). */
-  writable(nsp: string): boolean;
+  writable(): boolean;
 }
+
+/** A namespace's stream, its key and slot worked out once (they are asked per broadcast). */
+export type StreamOf = (nsp: string) => Stream;
 
 export interface RedisEvents {
   onError(client: string, error: Error): void;
@@ -119,10 +123,15 @@ const shardWaits = new WeakMap<object, Map<string, ShardWait>>();
  * each other, 500 ms each, and the other hosts' handshakes on that shard timed out for 20 s
  * (test/multihost/ "loses host 1 whole").
  */
-export async function waitForReplica(redis: Redis, key: string, timeoutMs = 500): Promise<number> {
-  const client: unknown = redis;
+export function waitForReplica(redis: Redis, key: string, timeoutMs = 500): Promise<number> {
+  return waitForReplicaOf(redis, keySlot(key), timeoutMs);
+}
+
+/** waitForReplica, for a slot known already. */
+async function waitForReplicaOf(redis: unknown, slot: number, timeoutMs = 500): Promise<number> {
+  const client = redis;
   if (!isCluster(client)) return 0;
-  const master = client.slots[keySlot(key)]?.master;
+  const master = client.slots[slot]?.master;
   if (!master) return 0;
   const waits = shardWaits.get(client) ?? new Map<string, ShardWait>();
   shardWaits.set(client, waits);
@@ -278,26 +287,28 @@ export async function connectRedis(
 }
 
 /** The adapter's publishing client writes each namespace's stream (XADD) on its shard's master. */
-function streamStore(pub: Client, name: string, count: number): StreamStore {
-  // As the adapter names them: one stream, or `<name>-<i>` with the namespace's hash picking i.
-  const keyOf = (nsp: string) => (count === 1 ? name : `${name}-${hashCode(nsp) % count}`);
-  return {
-    replicated: (nsp) => waitForReplica(pub as Redis, keyOf(nsp)),
-    writable(nsp) {
-      const client: unknown = pub;
-      if (!isCluster(client)) return (pub as Redis).isReady;
-      // The connection to the stream's master, once made (the cluster client makes it on use).
-      const master = client.slots[keySlot(keyOf(nsp))]?.master;
-      return master?.client === undefined || master.client.isReady;
-    },
-    async holds(nsp, offset) {
-      const key = keyOf(nsp);
-      const redis = pub as Redis;
-      if ((await redis.xRange(key, offset, offset))?.length) return true;
-      // Older than the stream's first entry: trimmed (STREAM_MAXLEN), not lost.
-      const first = (await redis.xRange(key, '-', '+', { COUNT: 1 }))?.[0];
-      return first !== undefined && compareOffsets(first.id, offset) > 0;
-    },
+function streamStore(pub: Client, name: string, count: number): StreamOf {
+  return (nsp) => {
+    // As the adapter names them: one stream, or `<name>-<i>` with the namespace's hash picking i.
+    const key = count === 1 ? name : `${name}-${hashCode(nsp) % count}`;
+    const slot = keySlot(key);
+    const client: unknown = pub;
+    const redis = pub as Redis;
+    return {
+      replicated: () => waitForReplicaOf(pub, slot),
+      writable() {
+        if (!isCluster(client)) return redis.isReady;
+        // The connection to the stream's master, once made (the cluster client makes it on use).
+        const master = client.slots[slot]?.master;
+        return master?.client === undefined || master.client.isReady;
+      },
+      async holds(offset) {
+        if ((await redis.xRange(key, offset, offset))?.length) return true;
+        // Older than the stream's first entry: trimmed (STREAM_MAXLEN), not lost.
+        const first = (await redis.xRange(key, '-', '+', { COUNT: 1 }))?.[0];
+        return first !== undefined && compareOffsets(first.id, offset) > 0;
+      },
+    };
   };
 }
 

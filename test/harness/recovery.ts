@@ -3,6 +3,7 @@
 // backend that posts numbered events to POST /api/emit with an Idempotency-Key, retried until 202.
 import assert from 'node:assert/strict';
 import type { Socket } from 'socket.io-client';
+import { waitFor } from './kit.ts';
 
 interface Tick {
   src: string;
@@ -149,4 +150,37 @@ export function judge(what: string, watchers: readonly Watcher[], api: ReturnTyp
   assert.equal(missing.length, 0, 'every acknowledged emit reached every continuous client');
   assert.equal(api.acked.size, api.sent(), 'every emit was acknowledged in the end');
   return outcome;
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One phase: `disturb` while the nodes tick and a backend posts numbered emits at `perSecond`
+ * through `post`; once every client is connected again, the emits stop and every client is
+ * judged. Returns what happened, with the emits acknowledged.
+ */
+export async function throughPhase(phase: {
+  what: string;
+  watchers: readonly Watcher[];
+  perSecond: number;
+  post: (body: string, idempotencyKey: string) => Promise<number>;
+  disturb: () => Promise<void>;
+}) {
+  const { what, watchers } = phase;
+  for (const w of watchers) w.reset();
+  const api = emitter(phase.perSecond, `${what.replace(/\W+/g, '-')}-${Date.now()}`, phase.post);
+  try {
+    await pause(500);
+    await phase.disturb();
+    await waitFor(
+      'every client connected again',
+      () => watchers.every((w) => w.socket.connected),
+      30_000,
+    );
+    await pause(1000);
+  } finally {
+    await api.stop();
+  }
+  await pause(1000);
+  return { ...judge(what, watchers, api), acked: api.acked };
 }

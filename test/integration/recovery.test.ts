@@ -13,7 +13,7 @@ import { type ChatUser, chatUser, chatUserAwayFrom } from '../harness/chat.ts';
 import { ask, client, connected } from '../harness/clients.ts';
 import { type Kit, launchKit, runDoor, waitFor } from '../harness/kit.ts';
 import { rawSocket } from '../harness/raw-engine.ts';
-import { emitter, judge, Watcher } from '../harness/recovery.ts';
+import { throughPhase, Watcher } from '../harness/recovery.ts';
 import { type TestRedis, testRedis } from '../harness/redis.ts';
 
 const APP_MODULE = 'test/fixtures/feed-app.ts';
@@ -64,39 +64,28 @@ describe('connection state recovery (ADAPTER=redis-streams)', { timeout: 300_000
     await kit?.stop();
   });
 
-  /**
-   * Runs `disturb` while ticks and emits flow, then checks every client. Returns what happened,
-   * for the test to judge recovery.
-   */
-  async function through(what: string, disturb: () => Promise<void>) {
-    for (const w of watchers) w.reset();
-    const api = emitter(API_PER_S, `${what.replace(/\W+/g, '-')}-${Date.now()}`, (body, key) =>
-      fetch(`${kit.url}/api/emit`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${kit.emitToken()}`,
-          'content-type': 'application/json',
-          'idempotency-key': key,
-        },
-        body,
-        signal: AbortSignal.timeout(5000),
-      }).then(
-        (r) => r.status,
-        () => 0,
-      ),
-    );
-    await pause(500);
-    await disturb();
-    await waitFor(
-      'every client connected again',
-      () => watchers.every((w) => w.socket.connected),
-      30_000,
-    );
-    await pause(1000);
-    await api.stop();
-    await pause(1000);
-    return judge(what, watchers, api);
-  }
+  /** A phase of test/harness/recovery.ts, the emits posted through nginx. */
+  const through = (what: string, disturb: () => Promise<void>) =>
+    throughPhase({
+      what,
+      watchers,
+      perSecond: API_PER_S,
+      post: (body, key) =>
+        fetch(`${kit.url}/api/emit`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${kit.emitToken()}`,
+            'content-type': 'application/json',
+            'idempotency-key': key,
+          },
+          body,
+          signal: AbortSignal.timeout(5000),
+        }).then(
+          (r) => r.status,
+          () => 0,
+        ),
+      disturb,
+    });
 
   it('recovers every client through restart.sh (rolling): every event once, in order', async () => {
     const outcome = await through('restart.sh', async () => {

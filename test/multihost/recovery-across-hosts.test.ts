@@ -12,7 +12,7 @@ import { NFTABLES } from '../../scripts/kit/system-packages.ts';
 import { client, connected } from '../harness/clients.ts';
 import { httpFrom } from '../harness/http.ts';
 import { waitFor } from '../harness/kit.ts';
-import { emitter, judge, Watcher } from '../harness/recovery.ts';
+import { throughPhase, Watcher } from '../harness/recovery.ts';
 import {
   BALANCER_PORT,
   clientAddresses,
@@ -85,34 +85,27 @@ if (!capability.ok) {
       hosts?.cleanup();
     });
 
-    /** As test/integration/recovery.test.ts: disturb while ticks and emits flow, then check. */
-    async function through(what: string, disturb: () => Promise<void>) {
-      for (const w of watchers) w.reset();
-      const api = emitter(100, `${what.replace(/\W+/g, '-')}-${Date.now()}`, (body, key) =>
-        httpFrom(addresses[0] as string, `${url}/api/emit`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${EMIT_TOKEN}`,
-            'content-type': 'application/json',
-            'idempotency-key': key,
-          },
-          body,
-        }).then(
-          (r) => r.status,
-          () => 0,
-        ),
-      );
-      try {
-        await pause(1000);
-        await disturb();
-        await waitFor('every client back', () => watchers.every((w) => w.socket.connected), 30_000);
-        await pause(2000);
-      } finally {
-        await api.stop();
-      }
-      await pause(1500);
-      return { ...judge(`across hosts, ${what}`, watchers, api), acked: api.acked };
-    }
+    /** A phase of test/harness/recovery.ts, the emits posted from the first client address. */
+    const through = (what: string, disturb: () => Promise<void>) =>
+      throughPhase({
+        what: `across hosts, ${what}`,
+        watchers,
+        perSecond: 100,
+        post: (body, key) =>
+          httpFrom(addresses[0] as string, `${url}/api/emit`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${EMIT_TOKEN}`,
+              'content-type': 'application/json',
+              'idempotency-key': key,
+            },
+            body,
+          }).then(
+            (r) => r.status,
+            () => 0,
+          ),
+        disturb,
+      });
 
     /**
      * At least five clients on host 1. They are at first (the spread over three hosts); after a
