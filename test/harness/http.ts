@@ -1,5 +1,7 @@
 // Plain HTTP requests from a chosen source address (127.0.N.1), which fetch cannot do: nginx
 // limits new sessions per client address, and a test that plays many clients must look like many.
+// Every request has a connection of its own: a kept-alive one that nginx's reload closes while
+// idle (a browser retries it, fetch does not) must not read as a request the kit failed.
 import { request } from 'node:http';
 
 export interface HttpAnswer {
@@ -20,6 +22,7 @@ export function httpFrom(
         method: init.method ?? 'GET',
         headers: init.headers,
         localAddress: typeof net === 'string' ? net : `127.0.${net}.1`,
+        agent: false,
         timeout: 5000,
       },
       (res) => {
