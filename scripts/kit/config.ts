@@ -102,7 +102,7 @@ export const OPTIONS = {
   },
   NGINX_WORKERS: {
     default: 'auto',
-    doc: 'nginx `worker_processes`: `auto` (one per core, at least 4: each worker proxies up to about 9,900 connections under a 20,000 open-files limit) or a number',
+    doc: 'nginx `worker_processes`: `auto` (one per core, and more to hold 50,000 connections under the open-files limit: each worker proxies up to about 9,900 under a 20,000 limit, so 6 workers) or a number',
   },
   NGINX_UPSTREAM: {
     default: 'auto',
