@@ -12,6 +12,7 @@ import {
   ConfigError,
   isPlaceholder,
   parseAddresses,
+  parseCount,
   parseLogLevel,
   parseOrigins,
   parsePort,
@@ -120,6 +121,10 @@ export const OPTIONS = {
     default: undefined,
     doc: 'PEM private key file of `TLS_CERT`',
   },
+  HEARTBEAT: {
+    default: '2',
+    doc: "seconds between a node's pings to each client (Engine.IO `pingInterval`; a pong is awaited twice as long): a silent node or client is noticed within 3 × this. 2 keeps the 10 s a lost host's clients take to move; idle connections then cost the nodes and nginx about 1 % of a core per 100 (measured), so 50,000 need a longer one, such as 15; 1 to 15 (nginx's `proxy_read_timeout`, 60 s, must pass a ping and its pong)",
+  },
   LOG_LEVEL: {
     default: 'info',
     doc: 'pino log level of the nodes: fatal, error, warn, info, debug, trace',
@@ -165,6 +170,8 @@ export interface KitConfig {
   readonly nginxUpstream: 'auto' | 'unix' | 'tcp';
   /** Certificate and key files nginx serves TLS with; unset: plain HTTP. */
   readonly tls: { readonly cert: string; readonly key: string } | undefined;
+  /** Seconds between pings (HEARTBEAT). */
+  readonly heartbeatS: number;
   readonly logLevel: string;
 }
 
@@ -452,6 +459,7 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
     nginxWorkers,
     nginxUpstream,
     tls: parseTls(env, root),
+    heartbeatS: parseCount('HEARTBEAT', value(env, 'HEARTBEAT') as string, 1, 15),
     logLevel: parseLogLevel(value(env, 'LOG_LEVEL') as string),
   });
 }

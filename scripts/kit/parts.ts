@@ -139,6 +139,7 @@ export function kitParts(config: KitConfig, dir: RunDir): Part[] {
             emitToken: secrets.emitToken,
             adminPasswordHash: secrets.adminPasswordHash,
             allowedOrigins: config.allowedOrigins,
+            heartbeatS: config.heartbeatS,
             logLevel: config.logLevel,
           }),
         ),

@@ -52,6 +52,8 @@ export interface NodeConfig {
   /** Salted SHA-256 of the Admin UI password (admin-auth.ts); unset: the Admin UI is off. */
   readonly adminPasswordHash: string | undefined;
   readonly allowedOrigins: readonly string[] | undefined;
+  /** Seconds between Engine.IO pings (HEARTBEAT); the pong is awaited twice as long. */
+  readonly heartbeatS: number;
   readonly logLevel: string;
 }
 
@@ -70,6 +72,7 @@ export const HANDOVER = {
   emitToken: 'KIT_EMIT_TOKEN',
   adminPasswordHash: 'KIT_ADMIN_PASSWORD_HASH',
   allowedOrigins: 'KIT_ALLOWED_ORIGINS',
+  heartbeatS: 'KIT_HEARTBEAT',
   logLevel: 'KIT_LOG_LEVEL',
 } as const satisfies Record<keyof NodeConfig, `KIT_${string}`>;
 
@@ -142,6 +145,7 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
     emitToken: required('emitToken'),
     adminPasswordHash: optional('adminPasswordHash'),
     allowedOrigins: parseOrigins(optional('allowedOrigins'), HANDOVER.allowedOrigins),
+    heartbeatS: parseCount(HANDOVER.heartbeatS, required('heartbeatS'), 1, 15),
     logLevel: parseLogLevel(required('logLevel'), HANDOVER.logLevel),
   });
 }

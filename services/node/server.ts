@@ -16,7 +16,7 @@ import { guardNamespaces } from './namespace-guard.ts';
 import { originAllowed } from './origins.ts';
 import { seamlessRecovery } from './recovery.ts';
 import { connectRedis, type RedisClients } from './redis.ts';
-import { ADAPTER_KEY, SOCKET_OPTIONS } from './socket-options.ts';
+import { ADAPTER_KEY, heartbeat, SOCKET_OPTIONS } from './socket-options.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -122,6 +122,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   const handshakeAllowed = handshakeLimiter();
   await app.register(fastifySocketIO, {
     ...SOCKET_OPTIONS,
+    ...heartbeat(config.heartbeatS),
     adapter: redis.adapter(ADAPTER_KEY),
     // ADAPTER=redis-streams: a client that comes back within RECOVERY_WINDOW gets its id, rooms,
     // data and every event it missed (socket.recovered). Its session is stored in Redis when its

@@ -3,17 +3,25 @@ import type { ServerOptions } from 'socket.io';
 /** Prefix of the adapter's pub/sub channels; an outside emitter must use the same. */
 export const ADAPTER_KEY = 'kit';
 
+/**
+ * Engine.IO's heartbeat for HEARTBEAT seconds: a ping every `seconds`, its pong awaited twice as
+ * long. A client notices a node that went silent (its host lost, its network cut: no connection
+ * is refused, nothing is closed) pingInterval + pingTimeout after the last ping, then reconnects
+ * through nginx to a live node. The default, 2: 6 s at most, then up to 1.5 s of
+ * socket.io-client's reconnect delay and 1 s of nginx's connect timeout, within the 10 s the kit
+ * promises for a lost host (with 3 s + 5 s, a host's link cut brought its clients back after
+ * 10.0-10.8 s). The price is a ping and a pong per client every 2 s: 5,000 idle connections cost
+ * the nodes 26-32 % of a core and nginx 14-15 %, against nothing measurable at 25 s (Socket.IO's
+ * default). At most 15 (a silent node noticed after 45 s): nginx's proxy_read_timeout (60 s)
+ * must pass a ping and its pong.
+ */
+export function heartbeat(seconds: number): { pingInterval: number; pingTimeout: number } {
+  return { pingInterval: seconds * 1000, pingTimeout: 2 * seconds * 1000 };
+}
+
 /** Socket.IO settings the kit relies on; nginx's proxy_read_timeout is sized from the ping. */
 export const SOCKET_OPTIONS = {
-  // A client notices a node that went silent (its host lost, its network cut: no connection is
-  // refused, nothing is closed) pingInterval + pingTimeout after the last ping, then reconnects
-  // through nginx to a live node: 6 s at most, then up to 1.5 s of socket.io-client's reconnect
-  // delay and 1 s of nginx's connect timeout, within the 10 s the kit promises for a lost host
-  // (with 3 s + 5 s, a host's link cut brought its clients back after 10.0-10.8 s). Socket.IO's
-  // defaults (25 s + 20 s) would leave those clients waiting 45 s. The cost is a ping and a pong
-  // per client every 2 s instead of every 25 s.
-  pingInterval: 2_000,
-  pingTimeout: 4_000,
+  ...heartbeat(2),
   // 1 MB per packet: large enough for any chat payload, small enough that a client cannot make
   // a node buffer much. Oversized packets close that client's connection, nothing else.
   maxHttpBufferSize: 1_000_000,

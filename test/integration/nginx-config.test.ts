@@ -9,7 +9,7 @@ import { loadKitConfig } from '../../scripts/kit/config.ts';
 import { renderNginx, renderTemplate } from '../../scripts/kit/render-nginx.ts';
 import { prepareRunDir, runDir } from '../../scripts/kit/run-dir.ts';
 import { KitError } from '../../services/node/errors.ts';
-import { SOCKET_OPTIONS } from '../../services/node/socket-options.ts';
+import { heartbeat, SOCKET_OPTIONS } from '../../services/node/socket-options.ts';
 
 describe('nginx configuration', () => {
   const root = mkdtempSync(join(tmpdir(), 'kit-nginx-'));
@@ -37,11 +37,13 @@ describe('nginx configuration', () => {
       const rlimit = Number(/worker_rlimit_nofile (\d+);/.exec(conf)?.[1]);
       assert.ok(connections > 1000 && connections < rlimit, `${connections} within ${rlimit}`);
       const readTimeout = Number(/proxy_read_timeout (\d+)s;/.exec(conf)?.[1]);
-      const { pingInterval, pingTimeout } = SOCKET_OPTIONS;
-      assert.ok(
-        readTimeout * 1000 > pingInterval + pingTimeout,
-        'proxy_read_timeout must exceed pingInterval + pingTimeout',
-      );
+      // The longest heartbeat HEARTBEAT allows too: a quiet, healthy socket is never cut.
+      for (const { pingInterval, pingTimeout } of [SOCKET_OPTIONS, heartbeat(15)]) {
+        assert.ok(
+          readTimeout * 1000 > pingInterval + pingTimeout,
+          'proxy_read_timeout must exceed pingInterval + pingTimeout',
+        );
+      }
     });
   }
 

@@ -1,5 +1,6 @@
 // The nodes serve their Unix sockets whatever NGINX_UPSTREAM says, so reload.sh can move nginx
-// from TCP to the sockets (and back) under running nodes without a failed request.
+// from TCP to the sockets (and back) under running nodes without a failed request. The same kit,
+// started with HEARTBEAT=3, shows its nodes took it.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { httpFrom } from '../harness/http.ts';
 import { runDoor, useKit } from '../harness/kit.ts';
 
 describe('switching how nginx reaches the nodes', () => {
-  const kit = useKit({ nodes: 2, env: { NGINX_UPSTREAM: 'tcp' } });
+  const kit = useKit({ nodes: 2, env: { NGINX_UPSTREAM: 'tcp', HEARTBEAT: '3' } });
 
   const conf = () => readFileSync(join(kit.runDir, 'nginx', 'nginx.conf'), 'utf8');
   const allServed = async () => {
@@ -37,5 +38,16 @@ describe('switching how nginx reaches the nodes', () => {
     assert.equal(toTcp.code, 0, toTcp.stderr);
     assert.doesNotMatch(conf(), /server unix:/);
     await allServed();
+  });
+
+  it('hands HEARTBEAT to every node: its handshake says a ping every 3 s, a pong within 6 s', async () => {
+    for (let net = 1; net <= 40; net++) {
+      const handshake = await httpFrom(net, `${kit.url}/socket.io/?EIO=4&transport=polling`);
+      const open = JSON.parse(handshake.body.slice(1)) as {
+        pingInterval: number;
+        pingTimeout: number;
+      };
+      assert.deepEqual([open.pingInterval, open.pingTimeout], [3000, 6000]);
+    }
   });
 });

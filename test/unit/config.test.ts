@@ -12,6 +12,7 @@ import {
   loadNodeConfig,
   type NodeConfig,
 } from '../../services/node/config.ts';
+import { heartbeat } from '../../services/node/socket-options.ts';
 
 const culprit = (variable: string, pattern: RegExp) => (error: unknown) =>
   error instanceof ConfigError && error.variable === variable && pattern.test(error.message);
@@ -255,9 +256,18 @@ describe('kit configuration', () => {
       emitToken: 'x'.repeat(32),
       adminPasswordHash: undefined,
       allowedOrigins: undefined,
+      heartbeatS: 2,
       logLevel: 'warn',
     };
     assert.deepEqual(loadNodeConfig(handOver(node)), node);
+  });
+
+  it('takes HEARTBEAT in whole seconds from 1 to 15, and refuses others by name', () => {
+    assert.equal(loadKitConfig({}).heartbeatS, 2);
+    assert.equal(loadKitConfig({ HEARTBEAT: '15' }).heartbeatS, 15);
+    for (const bad of ['0', '16', '2.5', 'fast'])
+      assert.throws(() => loadKitConfig({ HEARTBEAT: bad }), culprit('HEARTBEAT', /./));
+    assert.deepEqual(heartbeat(15), { pingInterval: 15_000, pingTimeout: 30_000 });
   });
 
   it('treats an empty value as unset', () => {
@@ -280,6 +290,7 @@ describe('kit configuration', () => {
       emitToken: 'x'.repeat(32),
       adminPasswordHash: undefined,
       allowedOrigins: ['https://chat.example.com'],
+      heartbeatS: 15,
       logLevel: 'warn',
     };
     const env = handOver(config);
