@@ -1,15 +1,17 @@
-// npm run bench [-- --quick] [-- --only fanout,connections,http,hashing]: the benchmark suite.
-// Starts every variant itself, drives each with the same load generators, and writes results
-// JSON, a Markdown table and an SVG chart to scripts/bench/results/ (quick runs: RUN_DIR/bench/;
-// a time-stamped copy of every run's JSON goes there too).
+// npm run bench [-- --quick] [-- --only fanout,scaling,connections,http,hashing]: the benchmark
+// suite. Starts every variant itself, drives each with the same load generators, and writes
+// results JSON, a Markdown table and SVG charts to scripts/bench/results/ (only a full run with
+// nothing failed; a quick run's or a partial run's go to RUN_DIR/bench/, with a time-stamped
+// copy of every run's JSON).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../services/node/config.ts';
 import { Generators } from './bench/load/generators.ts';
-import { holdConnections } from './bench/scenarios/connections.ts';
+import { svgCurves } from './bench/plot.ts';
+import { holdConnections, socketIoAlone } from './bench/scenarios/connections.ts';
 import {
   connect,
   type FanoutResult,
@@ -19,6 +21,7 @@ import {
 } from './bench/scenarios/fanout.ts';
 import { hashDistribution } from './bench/scenarios/hashing.ts';
 import { httpThroughNginx } from './bench/scenarios/http.ts';
+import { QUICK_SHAPES, type ScalingPoint, SHAPES, scaleShapes } from './bench/scenarios/scaling.ts';
 import { markdown, type Results, svgChart, targets } from './bench/summary.ts';
 import {
   LABELS,
@@ -33,7 +36,7 @@ import { ensureSystemPackages, NGINX, REDIS, type SystemPackage } from './kit/sy
 
 const HAPROXY: SystemPackage = { binary: '/usr/sbin/haproxy', apt: 'haproxy' };
 const WRK: SystemPackage = { binary: '/usr/bin/wrk', apt: 'wrk' };
-const SCENARIOS = ['fanout', 'connections', 'http', 'hashing'] as const;
+const SCENARIOS = ['fanout', 'scaling', 'connections', 'http', 'hashing'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 let args: { quick?: boolean; only?: string; variants?: string };
@@ -44,7 +47,7 @@ try {
 } catch (error) {
   fail(
     'bench',
-    `${(error as Error).message} (usage: npm run bench -- [--quick] [--only fanout,connections,http,hashing] [--variants plain,kit,…])`,
+    `${(error as Error).message} (usage: npm run bench -- [--quick] [--only ${SCENARIOS.join(',')}] [--variants plain,kit,…])`,
     'KIT_ERR_USAGE',
   );
 }
@@ -54,15 +57,16 @@ for (const s of only)
   if (!SCENARIOS.includes(s))
     fail('bench', `unknown scenario "${s}" (one of ${SCENARIOS.join(', ')})`, 'KIT_ERR_USAGE');
 
+// A quick run is a smoke test (npm test runs it): two rates, no bisection.
 const FANOUT: FanoutSettings = quick
   ? {
       subscribers: 200,
       publishers: 4,
       stepMs: 600,
       firstRate: 100,
-      growth: 2,
-      maxSteps: 4,
-      precision: 0.5,
+      growth: 4,
+      maxSteps: 2,
+      precision: 4,
       rounds: 1,
       fixedRounds: 1,
       again: false,
@@ -77,22 +81,32 @@ const FANOUT: FanoutSettings = quick
       growth: 2,
       maxSteps: 10,
       precision: 0.03,
-      rounds: 5,
+      rounds: 3,
       fixedRounds: 5,
       again: true,
       drainMs: 1000,
       payloadBytes: 100,
     };
-const CONNECTIONS = quick ? 2_000 : 20_000;
-const HTTP = quick ? { rounds: 2, seconds: 2 } : { rounds: 5, seconds: 5 };
+/** Connections held in steps, through nginx (each step adds to the last). */
+const CONNECTION_STEPS = quick ? [1_000, 2_000] : [5_000, 10_000, 20_000, 50_000];
+/** The longer heartbeat the connection steps are run with again (full runs). */
+const RELAXED_HEARTBEAT = 15;
+/** Connections a plain Socket.IO process holds for its heap per connection. */
+const ALONE = quick ? 1_000 : 10_000;
+/** Deliveries per second every scaling shape is measured at. */
+const SCALING_RATE = quick ? 4_000 : 20_000;
+const SCALING_VARIANTS: VariantName[] = quick ? ['kit'] : ['kit', 'cluster'];
+const HTTP = quick ? { rounds: 1, seconds: 2 } : { rounds: 5, seconds: 5 };
 const HASH_CLIENTS = quick ? 1_000 : 4_000;
 const ALL_VARIANTS: VariantName[] = [
   'plain',
   'kit',
+  'kit-cores',
   'kit-haproxy',
   'docs-nginx',
   'cluster',
   'raw-ws',
+  'nginx-floor',
 ];
 /** Run only when named (--variants): the kit with the streams adapter. */
 const OPTIONAL_VARIANTS: VariantName[] = ['kit-streams'];
@@ -180,6 +194,82 @@ async function fanoutAll(): Promise<Pick<Results, 'fanout' | 'fanoutFailures'>> 
   return { fanout: results, fanoutFailures: failures };
 }
 
+/** The scaling shapes on each of SCALING_VARIANTS; a variant that fails to start is recorded. */
+async function scalingAll(): Promise<ScalingPoint[]> {
+  const points: ScalingPoint[] = [];
+  for (const name of SCALING_VARIANTS) {
+    say(`scaling: starting ${name}`);
+    let variant: Variant | undefined;
+    let generators: Generators | undefined;
+    try {
+      variant = await startVariant(name);
+      generators = await Generators.start(quick ? 2 : 3);
+      points.push(
+        ...(await scaleShapes(
+          variant,
+          generators,
+          quick ? QUICK_SHAPES : SHAPES,
+          FANOUT,
+          SCALING_RATE,
+          say,
+        )),
+      );
+    } catch (error) {
+      const message = (error as Error).message.split('\n')[0] as string;
+      say(`scaling: ${name} failed: ${message}`);
+      points.push(
+        ...(quick ? QUICK_SHAPES : SHAPES).map((shape) => ({
+          ...shape,
+          variant: name,
+          label: LABELS[name],
+          rate: 0,
+          deliveredPerSec: 0,
+          cpuPerMillion: Number.NaN,
+          p50: Number.NaN,
+          p99: Number.NaN,
+          failed: message,
+        })),
+      );
+    } finally {
+      await generators?.stop();
+      await variant?.stop().catch((error: Error) => say(`stopping ${name}: ${error.message}`));
+    }
+  }
+  return points;
+}
+
+/** The connection steps on a fresh kit with `env` over its defaults. */
+async function connectionSteps(env: NodeJS.ProcessEnv = {}) {
+  const kit = await startKitVariant({ env });
+  const generators = await Generators.start(quick ? 2 : 4);
+  try {
+    return await holdConnections(kit, generators, CONNECTION_STEPS, say, quick);
+  } finally {
+    await generators.stop();
+    await kit.stop();
+  }
+}
+
+async function connectionsAll(): Promise<NonNullable<Results['connections']>> {
+  const steps = await connectionSteps();
+  let relaxed: NonNullable<Results['connections']>['relaxed'];
+  if (!quick) {
+    say(`connections: again with HEARTBEAT=${RELAXED_HEARTBEAT}`);
+    relaxed = {
+      heartbeatS: RELAXED_HEARTBEAT,
+      steps: await connectionSteps({ HEARTBEAT: String(RELAXED_HEARTBEAT) }),
+    };
+  }
+  const plain = await startVariant('plain');
+  const generators = await Generators.start(quick ? 1 : 2);
+  try {
+    return { steps, relaxed, socketIoAlone: await socketIoAlone(plain, generators, ALONE, say) };
+  } finally {
+    await generators.stop();
+    await plain.stop();
+  }
+}
+
 async function main(): Promise<void> {
   await ensureSystemPackages([NGINX, REDIS, HAPROXY, WRK], say);
   say(`bench (${quick ? 'quick' : 'full'}): ${only.join(', ')}`);
@@ -189,21 +279,38 @@ async function main(): Promise<void> {
     startedAt: new Date(began).toISOString(),
     durationSeconds: 0,
     machine: machine(),
-    settings: { ...FANOUT, connections: CONNECTIONS, http: HTTP, hashClients: HASH_CLIENTS },
+    settings: {
+      ...FANOUT,
+      connectionSteps: CONNECTION_STEPS,
+      socketIoAlone: ALONE,
+      scalingDeliveriesPerSec: SCALING_RATE,
+      http: HTTP,
+      hashClients: HASH_CLIENTS,
+    },
     fanout: [],
+    scenarioFailures: [],
   };
-  if (only.includes('fanout')) Object.assign(partial, await fanoutAll());
-  if (only.includes('connections')) {
-    const kit = await startKitVariant();
-    const generators = await Generators.start(quick ? 2 : 4);
+  /** A scenario that fails is reported and the others still run. */
+  const scenario = async (name: Scenario, run: () => Promise<void>) => {
+    if (!only.includes(name)) return;
     try {
-      partial.connections = await holdConnections(kit, generators, CONNECTIONS, say, quick);
-    } finally {
-      await generators.stop();
-      await kit.stop();
+      await run();
+    } catch (error) {
+      const message = (error as Error).message.split('\n')[0] as string;
+      say(`${name} failed, going on without it: ${message}`);
+      partial.scenarioFailures?.push({ scenario: name, error: message });
     }
-  }
-  if (only.includes('http')) {
+  };
+  await scenario('fanout', async () => {
+    Object.assign(partial, await fanoutAll());
+  });
+  await scenario('scaling', async () => {
+    partial.scaling = await scalingAll();
+  });
+  await scenario('connections', async () => {
+    partial.connections = await connectionsAll();
+  });
+  await scenario('http', async () => {
     const kit = await startKitVariant();
     try {
       partial.http = await httpThroughNginx(
@@ -212,40 +319,56 @@ async function main(): Promise<void> {
         HTTP.rounds,
         HTTP.seconds,
         say,
+        () => kit.pids(),
+        cpus().length,
       );
     } finally {
       await kit.stop();
     }
-  }
-  if (only.includes('hashing')) partial.hashing = await hashDistribution(HASH_CLIENTS, say);
+  });
+  await scenario('hashing', async () => {
+    partial.hashing = await hashDistribution(HASH_CLIENTS, say);
+  });
   partial.durationSeconds = Math.round((Date.now() - began) / 1000);
 
   const results: Results = { ...partial, targets: targets(partial) };
-  // A full run's figures are the ones README quotes and the repository keeps; a quick run's, and
-  // every run's time-stamped copy, are generated output under RUN_DIR.
+  const failures = [
+    ...(results.fanoutFailures ?? []).map((f) => `fan-out ${f.variant} (${f.error})`),
+    ...(results.scaling ?? [])
+      .filter((p) => p.failed)
+      .map((p) => `scaling ${p.variant} ${p.subscribers}/${p.rooms} (${p.failed})`),
+    ...(results.scenarioFailures ?? []).map((f) => `${f.scenario} (${f.error})`),
+  ];
+  // A whole full run's figures are the ones README quotes and the repository keeps; a quick
+  // run's, a partial one's, and every run's time-stamped copy are generated output under RUN_DIR.
   const archive = join(loadKitConfig(readEnv()).runDir, 'bench');
-  const out = quick ? archive : join(ROOT, 'scripts/bench/results');
+  const whole =
+    !quick && failures.length === 0 && only.length === SCENARIOS.length && !args.variants;
+  const out = whole ? join(ROOT, 'scripts/bench/results') : archive;
   mkdirSync(out, { recursive: true });
   mkdirSync(archive, { recursive: true });
-  const stem = quick ? 'quick' : 'latest';
+  const stem = quick ? 'quick' : whole ? 'latest' : 'partial';
+  const written = [`${stem}.json`, `${stem}.md`];
   writeFileSync(join(out, `${stem}.json`), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(out, `${stem}.md`), markdown(results));
-  if (results.fanout.length > 0) writeFileSync(join(out, `${stem}-fanout.svg`), svgChart(results));
+  for (const [file, svg] of [
+    [`${stem}-fanout.svg`, results.fanout.length > 0 ? svgChart(results) : undefined],
+    [`${stem}-curves.svg`, svgCurves(results)],
+  ] as const) {
+    // No chart of an earlier run is left beside this run's figures.
+    rmSync(join(out, file), { force: true });
+    if (svg === undefined) continue;
+    writeFileSync(join(out, file), svg);
+    written.push(file);
+  }
   writeFileSync(
     join(archive, `${results.startedAt.replace(/[:.]/g, '-')}.json`),
     JSON.stringify(results),
   );
   process.stdout.write(
-    `\n${markdown(results)}\nwritten: ${shortPath(join(out, stem))}.{json,md${results.fanout.length ? ',-fanout.svg' : ''}}\n`,
+    `\n${markdown(results)}\nwritten: ${written.map((f) => shortPath(join(out, f))).join(', ')}\n`,
   );
-  const failed = results.fanoutFailures ?? [];
-  if (failed.length > 0) {
-    fail(
-      'bench',
-      `fan-out failed for ${failed.map((f) => `${f.variant} (${f.error})`).join(', ')}`,
-      'KIT_ERR_BENCH',
-    );
-  }
+  if (failures.length > 0) fail('bench', `failed: ${failures.join('; ')}`, 'KIT_ERR_BENCH');
 }
 
 try {

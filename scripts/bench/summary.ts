@@ -1,8 +1,10 @@
-// The bench's outputs: results JSON, a Markdown table and an SVG chart, all from one run.
-import type { ConnectionsResult } from './scenarios/connections.ts';
+// The bench's outputs: results JSON, Markdown tables and the targets, all from one run (the
+// charts are plot.ts's and svgChart below).
+import type { ConnectionsResult, ConnectionsStep } from './scenarios/connections.ts';
 import type { FanoutResult } from './scenarios/fanout.ts';
 import type { Distribution } from './scenarios/hashing.ts';
 import type { HttpResult } from './scenarios/http.ts';
+import type { ScalingPoint } from './scenarios/scaling.ts';
 
 export interface Target {
   what: string;
@@ -21,6 +23,9 @@ export interface Results {
   fanout: FanoutResult[];
   /** Fan-out variants that could not be measured, and why; the others still are. */
   fanoutFailures?: { variant: string; label: string; error: string }[];
+  /** Scenarios that failed as a whole (the others still ran). */
+  scenarioFailures?: { scenario: string; error: string }[];
+  scaling?: ScalingPoint[];
   connections?: ConnectionsResult;
   http?: HttpResult;
   hashing?: Distribution[];
@@ -103,25 +108,37 @@ export function targets(r: Omit<Results, 'targets'>): Target[] {
       met: kit.fixed.p99 <= plain.fixed.p99 + 2,
     });
   }
-  if (r.connections) {
-    const c = r.connections;
+  const last = r.connections?.steps.at(-1);
+  if (r.connections && last) {
+    const held = (steps: ConnectionsStep[]) => {
+      const end = steps.at(-1) as ConnectionsStep;
+      const failed = steps.reduce((a, s) => a + s.failed, 0);
+      return {
+        text: `${n(end.opened)} open (the nodes held ${n(end.held)}), ${n(failed)} failed`,
+        met: failed === 0 && end.opened >= end.target && end.held >= end.target,
+      };
+    };
+    const kit = held(r.connections.steps);
+    const relaxed = r.connections.relaxed;
+    const other = relaxed && relaxed.steps.length > 0 ? held(relaxed.steps) : undefined;
     out.push({
-      what: `${n(c.target)} concurrent connections through nginx`,
+      what: `${n(last.target)} concurrent connections through nginx`,
       goal: 'all held, no error',
-      measured: `${n(c.opened)} held, ${n(c.failed)} failed`,
-      met: c.failed === 0 && c.opened >= c.target,
+      measured: `HEARTBEAT=2 (the default): ${kit.text}${other ? `; HEARTBEAT=${relaxed?.heartbeatS}: ${other.text}` : ''}`,
+      met: kit.met || (other?.met ?? false),
     });
+    const alone = r.connections.socketIoAlone;
     out.push({
-      what: 'heap per idle Socket.IO connection (nodes)',
+      what: `node heap per idle connection, after GC, at ${n(last.target)}`,
       goal: '≤ 6 kB',
-      measured: kb(c.heapPerConnectionBytes),
-      met: c.heapPerConnectionBytes <= 6 * 1024,
+      measured: `${kb(last.heapPerConnectionBytes)}${alone ? ` (one plain Socket.IO process: ${kb(alone.heapPerConnectionBytes)})` : ''}`,
+      met: last.heapPerConnectionBytes <= 6 * 1024,
     });
     out.push({
-      what: 'nginx RSS per idle connection',
+      what: `nginx RSS per idle connection, at ${n(last.target)}`,
       goal: '≤ 10 kB',
-      measured: kb(c.nginxRssPerConnectionBytes),
-      met: c.nginxRssPerConnectionBytes <= 10 * 1024,
+      measured: kb(last.nginxRssPerConnectionBytes),
+      met: last.nginxRssPerConnectionBytes <= 10 * 1024,
     });
   }
   if (r.http) {
@@ -134,6 +151,12 @@ export function targets(r: Omit<Results, 'targets'>): Target[] {
   }
   return out;
 }
+
+/** nginx's part (master and workers) of a by-program split. */
+export const nginxShare = (split: Record<string, number> | undefined) =>
+  Object.entries(split ?? {})
+    .filter(([name]) => name.startsWith('nginx'))
+    .reduce((a, [, seconds]) => a + seconds, 0);
 
 const byProgram = (split: Record<string, number> | undefined) =>
   split
@@ -165,23 +188,73 @@ export function markdown(r: Results): string {
   }
   for (const f of r.fanoutFailures ?? [])
     lines.push(`| ${f.label} | failed: ${f.error} | | | | | |`);
-  if (r.connections) {
-    const c = r.connections;
+  if (r.scaling && r.scaling.length > 0) {
     lines.push(
       '',
-      `**Connections through nginx**: ${n(c.opened)} of ${n(c.target)} held (${n(c.failed)} failed${c.firstError ? `, first error: ${c.firstError}` : ''}); ` +
-        `ramp ${n(c.acceptedPerSec)} accepted connections/s; per connection: node heap ${kb(c.heapPerConnectionBytes)}, ` +
-        `node RSS ${kb(c.nodeRssPerConnectionBytes)}, nginx RSS ${kb(c.nginxRssPerConnectionBytes)}; per node: ` +
-        c.perNode.map((p) => `${p.node} ${n(p.connections)}`).join(', ') +
-        '.',
+      `**How a delivery's cost grows** (every shape at ${n(Number(r.settings.scalingDeliveriesPerSec))} deliveries/s; server CPU s per million delivered, p99):`,
+      '',
+      '| variant | subscribers | rooms | pub/s | delivered/s | CPU s per million | p99 |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const p of r.scaling) {
+      lines.push(
+        p.failed
+          ? `| ${p.label} | ${n(p.subscribers)} | ${n(p.rooms)} | ${n(p.rate)} | failed: ${p.failed} | | |`
+          : `| ${p.label} | ${n(p.subscribers)} | ${n(p.rooms)} | ${n(p.rate)} | ${n(p.deliveredPerSec)} | ${n(p.cpuPerMillion, 1)} | ${n(p.p99, 1)} ms |`,
+      );
+    }
+  }
+  if (r.connections) {
+    lines.push(
+      '',
+      '**Connections through nginx**, opened in steps and held (per connection: node heap after a full GC, node and nginx RSS; idle CPU: the servers over their no-connection baseline):',
+      '',
+      '| connections | open | held by the nodes | failed | ramp, accepted/s | node heap | node RSS | nginx RSS | idle CPU, % of a core per 10k |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    const series = [
+      { heartbeat: 2, steps: r.connections.steps },
+      ...(r.connections.relaxed
+        ? [{ heartbeat: r.connections.relaxed.heartbeatS, steps: r.connections.relaxed.steps }]
+        : []),
+    ];
+    for (const { heartbeat, steps } of series) {
+      for (const c of steps) {
+        lines.push(
+          `| ${n(c.target)}${series.length > 1 ? `, HEARTBEAT=${heartbeat}` : ''} | ${n(c.opened)} | ${n(c.held)} | ${n(c.failed)}${c.firstError ? ` (${c.firstError})` : ''} | ${n(c.acceptedPerSec)} | ${kb(c.heapPerConnectionBytes)} | ${kb(c.nodeRssPerConnectionBytes)} | ${kb(c.nginxRssPerConnectionBytes)} | ${n(c.idleCpuPercentPer10k, 1)} |`,
+        );
+      }
+    }
+    const alone = r.connections.socketIoAlone;
+    if (alone)
+      lines.push(
+        '',
+        `One plain Socket.IO process holding ${n(alone.connections)} connections directly: heap ${kb(alone.heapPerConnectionBytes)} per connection after a full GC (Socket.IO's own cost, under any node's).`,
+      );
+  }
+  const floor = r.fanout.find((f) => f.variant === 'nginx-floor')?.fixed;
+  const cluster = r.fanout.find((f) => f.variant === 'cluster')?.fixed;
+  if (floor && cluster) {
+    const nginxPart = nginxShare(floor.cpuPerMillionByProcess);
+    lines.push(
+      '',
+      `**nginx's floor**: a bare \`ws\` server behind an nginx that only proxies costs ${n(floor.cpuPerMillion, 1)} CPU s per million deliveries ` +
+        `(nginx ${n(nginxPart, 1)}), ${n(floor.cpuPerMillion / cluster.cpuPerMillion, 2)} × cluster + sticky's ${n(cluster.cpuPerMillion, 1)}: ` +
+        'no design with nginx in front and a server at least as costly as bare `ws` goes below that ratio.',
     );
   }
+  for (const f of r.scenarioFailures ?? [])
+    lines.push('', `**${f.scenario}**: failed (${f.error}).`);
   if (r.http) {
     const h = r.http;
     lines.push(
       '',
       `**HTTP** \`GET ${h.path}\`, wrk, ${h.connections} connections, ${h.seconds} s × ${h.direct.length} rounds: ` +
-        `node direct ${n(h.directMedian)} req/s, through nginx ${n(h.nginxMedian)} req/s (${n(h.ratio, 2)} ×).`,
+        `node direct ${n(h.directMedian)} req/s, through nginx ${n(h.nginxMedian)} req/s (${n(h.ratio, 2)} ×).` +
+        (h.directCost && h.nginxCost && h.nginxBudgetFor08 !== undefined
+          ? ` CPU µs per request: direct node ${n(h.directCost.node, 1)}, wrk ${n(h.directCost.wrk, 1)}; through nginx node ${n(h.nginxCost.node, 1)}, ` +
+            `nginx ${n(h.nginxCost.nginx, 1)}, wrk ${n(h.nginxCost.wrk, 1)}. On these cores 0.8 × would leave nginx ${n(h.nginxBudgetFor08, 1)} µs per request.`
+          : ''),
     );
   }
   if (r.hashing) {

@@ -2,15 +2,15 @@
 // and memory accounting): the kit behind nginx, the kit behind HAProxy, one plain Socket.IO
 // process, Node's cluster with @socket.io/sticky, and a bare `ws` server.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../services/node/config.ts';
 import { launchKit } from '../kit/launch-kit.ts';
 import { freePorts } from '../kit/ports.ts';
 import { httpOk } from '../kit/probes.ts';
 import { processTree, programName } from '../kit/proc.ts';
-import { renderTemplate } from '../kit/render-nginx.ts';
+import { autoWorkers, openFilesLimit, renderTemplate } from '../kit/render-nginx.ts';
 import { runDir as runDirOf } from '../kit/run-dir.ts';
 import { stopProcess } from '../kit/stop-process.ts';
 import { socketPath } from '../kit/upstream.ts';
@@ -19,12 +19,14 @@ import type { Kind } from './load/loadgen.ts';
 
 export type VariantName =
   | 'kit'
+  | 'kit-cores'
   | 'kit-streams'
   | 'kit-haproxy'
   | 'docs-nginx'
   | 'plain'
   | 'cluster'
-  | 'raw-ws';
+  | 'raw-ws'
+  | 'nginx-floor';
 
 export interface Variant {
   readonly name: VariantName;
@@ -40,29 +42,41 @@ export interface Variant {
   stop(): Promise<void>;
 }
 
+const CORES = availableParallelism();
+
 export const LABELS: Record<VariantName, string> = {
   kit: 'kit: nginx + 4 nodes + Redis adapter',
+  'kit-cores': `kit with one node per core (${CORES})`,
   'kit-streams': 'kit with ADAPTER=redis-streams (recovery)',
   'kit-haproxy': 'kit nodes behind HAProxy',
   'docs-nginx': "kit nodes behind the Socket.IO docs' nginx example",
   plain: 'one plain Socket.IO process',
   cluster: 'cluster + @socket.io/sticky (tutorials)',
   'raw-ws': 'raw ws (ceiling)',
+  'nginx-floor': "nginx's floor: raw ws behind nginx that only proxies",
 };
 
-export async function startKitVariant(
-  adapter: 'redis' | 'redis-streams' = 'redis',
-): Promise<Variant> {
+export interface KitVariantOptions {
+  name?: 'kit' | 'kit-cores' | 'kit-streams';
+  /** Nodes (four, as the contract's NODE_PORTS, when unset). */
+  nodes?: number;
+  /** Kit options over the kit's defaults (the A/B harness's levers). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startKitVariant(options: KitVariantOptions = {}): Promise<Variant> {
+  const name = options.name ?? 'kit';
   const kit = await launchKit({
+    nodes: options.nodes ?? (name === 'kit-cores' ? CORES : 4),
     env: {
       APP_MODULE: 'scripts/bench/apps/fanout-app.ts',
       // The kit's defaults, whatever an operator's environment says.
       NGINX_WORKERS: 'auto',
       NGINX_UPSTREAM: 'auto',
-      ADAPTER: adapter,
+      ADAPTER: name === 'kit-streams' ? 'redis-streams' : 'redis',
+      ...options.env,
     },
   });
-  const name = adapter === 'redis' ? 'kit' : 'kit-streams';
   return {
     name,
     label: LABELS[name],
@@ -145,6 +159,56 @@ export function startDocsNginxVariant(): Promise<Variant> {
   );
 }
 
+/**
+ * What nginx alone costs per delivery, the floor under any design that keeps it in front: the
+ * bare `ws` server (servers/raw-ws.ts) on a Unix socket, behind an nginx that does nothing but
+ * proxy (templates/floor-nginx.conf.template: the kit's worker count, keepalive, no limits, no
+ * log). Its server CPU per delivery is nginx's share plus the cheapest server there is.
+ */
+export async function startNginxFloor(): Promise<Variant> {
+  const [port] = (await freePorts(1)) as [number];
+  const dir = mkdtempSync(join(tmpdir(), 'kit-floor-'));
+  // nginx's workers run as nobody: they must pass the folder and open the socket in it.
+  chmodSync(dir, 0o711);
+  const socket = join(dir, 'raw-ws.sock');
+  const server = await forkServer('raw-ws.ts', [socket]);
+  const config = join(dir, 'nginx.conf');
+  const rlimit = await openFilesLimit();
+  const text = readFileSync(
+    join(ROOT, 'scripts/bench/templates/floor-nginx.conf.template'),
+    'utf8',
+  );
+  writeFileSync(
+    config,
+    renderTemplate(text, {
+      DIR: dir,
+      PORT: String(port),
+      SOCKET: socket,
+      WORKERS: String(autoWorkers(rlimit)),
+      RLIMIT: String(rlimit),
+      CONNECTIONS: String(rlimit - 200),
+    }),
+  );
+  const proxy = spawn('/usr/sbin/nginx', ['-p', dir, '-c', config, '-g', 'daemon off;'], {
+    stdio: 'ignore',
+  });
+  await waitHttp(`http://127.0.0.1:${port}/healthz`);
+  return {
+    name: 'nginx-floor',
+    label: LABELS['nginx-floor'],
+    url: `http://127.0.0.1:${port}`,
+    kind: 'ws',
+    nodePorts: [],
+    pids: () => processTree([proxy.pid as number, server.pid as number]),
+    async stop() {
+      proxy.kill('SIGQUIT');
+      await new Promise((r) => (proxy.exitCode === null ? proxy.once('exit', r) : r(null)));
+      await stopChild(server);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 function isNginx(pid: number): boolean {
   return programName(pid) === 'nginx';
 }
@@ -199,8 +263,11 @@ export async function startVariant(name: VariantName): Promise<Variant> {
   switch (name) {
     case 'kit':
       return startKitVariant();
+    case 'kit-cores':
     case 'kit-streams':
-      return startKitVariant('redis-streams');
+      return startKitVariant({ name });
+    case 'nginx-floor':
+      return startNginxFloor();
     case 'kit-haproxy':
       return startHaproxyVariant();
     case 'docs-nginx':

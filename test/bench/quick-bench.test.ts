@@ -22,14 +22,30 @@ it('npm run bench -- --quick runs every variant and scenario and writes its resu
   const results = JSON.parse(written('quick.json')) as Results;
   assert.deepEqual(
     results.fanout.map((f) => f.variant),
-    ['plain', 'kit', 'kit-haproxy', 'docs-nginx', 'cluster', 'raw-ws'],
+    ['plain', 'kit', 'kit-cores', 'kit-haproxy', 'docs-nginx', 'cluster', 'raw-ws', 'nginx-floor'],
   );
   for (const f of results.fanout) {
     assert.ok(f.best > 0, `${f.variant} delivered nothing within the latency limit`);
     assert.ok(f.fixed && f.fixed.deliveredPerSec > 0 && Number.isFinite(f.fixed.cpuPerMillion));
   }
-  assert.equal(results.connections?.failed, 0);
-  assert.equal(results.connections?.opened, results.connections?.target);
+  assert.deepEqual(
+    results.connections?.steps.map((s) => [s.target, s.opened, s.held, s.failed]),
+    [
+      [1000, 1000, 1000, 0],
+      [2000, 2000, 2000, 0],
+    ],
+  );
+  for (const s of results.connections?.steps ?? []) assert.ok(s.heapPerConnectionBytes > 0);
+  assert.ok((results.connections?.socketIoAlone?.heapPerConnectionBytes ?? 0) > 0);
+  assert.deepEqual(
+    results.scaling?.map((p) => [p.variant, p.subscribers, p.rooms, p.failed]),
+    [
+      ['kit', 100, 1, undefined],
+      ['kit', 200, 10, undefined],
+    ],
+  );
+  for (const p of results.scaling ?? []) assert.ok(p.deliveredPerSec > 0);
+  assert.deepEqual(results.scenarioFailures, []);
   assert.ok((results.http?.nginxMedian ?? 0) > 0 && (results.http?.directMedian ?? 0) > 0);
   for (const d of results.hashing ?? []) {
     assert.equal(
@@ -44,9 +60,14 @@ it('npm run bench -- --quick runs every variant and scenario and writes its resu
   assert.ok(results.targets.length >= 7);
   assert.match(written('quick.md'), /Targets/);
   assert.match(written('quick-fanout.svg'), /^<svg/);
+  assert.match(
+    written('quick-curves.svg'),
+    /^<svg[\s\S]*Memory per idle connection[\s\S]*room size/,
+  );
   // Every variant was stopped: no process of a bench kit is left.
   assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-launched-')), []);
   assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-haproxy-')), []);
   assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-docs-nginx-')), []);
+  assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-floor-')), []);
   rmSync(runDir, { recursive: true, force: true });
 });

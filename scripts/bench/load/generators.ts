@@ -61,6 +61,11 @@ export class Generators {
     );
   }
 
+  /** Closes every connection the generators hold; they stay up for the next `open`. */
+  async closeAll(): Promise<void> {
+    await this.each(() => ({ type: 'close' }), 60_000);
+  }
+
   async stop(): Promise<void> {
     await this.each(() => ({ type: 'close' }), 30_000).catch(() => []);
     for (const child of this.children) child.kill();

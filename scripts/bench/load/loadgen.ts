@@ -18,6 +18,12 @@ export type Command =
       subscribers: number;
       publishers: number;
       room: string;
+      /** Rooms the subscribers are dealt over (`room-0` …), one when unset; the publishers
+       * publish to each in turn. */
+      rooms?: number;
+      /** This generator's first subscriber among all the generators', so that the rooms are
+       * dealt evenly over the whole crowd. */
+      offset?: number;
     }
   | { type: 'run'; rate: number; durationMs: number; payloadBytes: number; settleMs: number }
   | {
@@ -179,7 +185,8 @@ const rawWs = (onMessage: (t: number) => void): Protocol => ({
 
 const subscribers: Conn[] = [];
 const publishers: Conn[] = [];
-let room = 'bench';
+/** The rooms publications go to, in turn. */
+let rooms = ['bench'];
 let histogram = new Histogram();
 let received = 0;
 
@@ -232,7 +239,10 @@ function opener(kind: Kind, url: string): (address: string) => Promise<Conn> {
 async function handle(command: Command): Promise<Reply> {
   switch (command.type) {
     case 'open': {
-      room = command.room;
+      const count = command.rooms ?? 1;
+      const roomOf = (i: number) =>
+        count === 1 ? command.room : `${command.room}-${((command.offset ?? 0) + i) % count}`;
+      rooms = Array.from({ length: Math.min(count, command.subscribers) }, (_, i) => roomOf(i));
       const began = Date.now();
       const open = opener(command.kind, command.url);
       // The room's members must all be there: a connection that fails is tried twice more (seen:
@@ -243,7 +253,7 @@ async function handle(command: Command): Promise<Reply> {
       publishers.push(...pubs.conns);
       // Joining: Socket.IO acknowledges, the raw server answers; both are awaited so the room is
       // complete before anything is published.
-      await Promise.all(subs.conns.map((c) => c.join(room)));
+      await Promise.all(subs.conns.map((c, i) => c.join(roomOf(i))));
       return {
         type: 'opened',
         opened: subs.conns.length + pubs.conns.length,
@@ -264,7 +274,8 @@ async function handle(command: Command): Promise<Reply> {
           const elapsed = Date.now() - began;
           const due = Math.floor((command.rate * Math.min(elapsed, command.durationMs)) / 1000);
           while (sent < due && publishers.length > 0) {
-            (publishers[sent % publishers.length] as Conn).publish(room, now(), pad);
+            const to = rooms[sent % rooms.length] as string;
+            (publishers[sent % publishers.length] as Conn).publish(to, now(), pad);
             sent += 1;
           }
           if (elapsed >= command.durationMs) {

@@ -1,93 +1,164 @@
-// Concurrent connections through nginx: open them as fast as the generators can (the ramp),
-// hold them, and measure memory per connection in each node (heap, RSS) and in nginx.
+// Concurrent connections through nginx, opened in steps (5k, 10k, 20k, 50k in a full run) and
+// held: at each step, the ramp (accepted connections/s), memory per connection (each node's heap
+// after a full GC, node and nginx RSS) and what the idle connections cost in CPU (Engine.IO's
+// heartbeat, over the servers' CPU with no connection). Also one plain Socket.IO process holding
+// connections directly: Socket.IO's own heap per connection, the floor under any node's.
 
-import { nodeName } from '../../kit/parts.ts';
 import { httpText } from '../../kit/probes.ts';
 import type { Generators } from '../load/generators.ts';
 import type { Reply } from '../load/loadgen.ts';
-import { isNginx, rssBytes, type Variant } from '../variants.ts';
+import { cpuSeconds, isNginx, programName, rssBytes, type Variant } from '../variants.ts';
 
-export interface ConnectionsResult {
+export interface ConnectionsStep {
+  /** Connections asked for in all, this step's and the earlier ones'. */
   target: number;
+  /** Open at the end of the step, as the generators count them. */
   opened: number;
+  /** Handshakes of this step that failed (none retried). */
   failed: number;
   firstError?: string;
+  /** This step's new connections over the seconds they took to open. */
   acceptedPerSec: number;
+  /** Sockets the nodes hold, as they count them. */
+  held: number;
   heapPerConnectionBytes: number;
   nodeRssPerConnectionBytes: number;
   nginxRssPerConnectionBytes: number;
-  perNode: Array<{ node: string; connections: number; heapDeltaBytes: number }>;
+  /** Server CPU while the connections idle, over the no-connection baseline: % of one core per
+   * 10,000 connections. */
+  idleCpuPercentPer10k: number;
 }
 
-async function nodeGauges(port: number): Promise<{ heap: number; rss: number; clients: number }> {
-  const text = (await httpText(`http://127.0.0.1:${port}/metrics`)) ?? '';
-  const read = (name: string) =>
-    Number(new RegExp(`^${name}\\{[^}]*\\} ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
-  return {
-    heap: read('nodejs_heap_size_used_bytes'),
-    rss: read('process_resident_memory_bytes'),
-    clients: read('socketio_connected_clients'),
-  };
+export interface ConnectionsResult {
+  /** The kit as it comes (HEARTBEAT=2). */
+  steps: ConnectionsStep[];
+  /** The same with a longer heartbeat (full runs): what idle connections cost without it. */
+  relaxed?: { heartbeatS: number; steps: ConnectionsStep[] };
+  /** Socket.IO alone: a plain process holding connections, its heap after GC per connection. */
+  socketIoAlone?: { connections: number; heapPerConnectionBytes: number };
+}
+
+interface Heap {
+  heapUsed: number;
+  clients: number;
+}
+
+async function heapOf(url: string): Promise<Heap> {
+  const text = await httpText(`${url}/bench/heap`, 60_000);
+  if (text === undefined) throw new Error(`${url}/bench/heap did not answer`);
+  return JSON.parse(text) as Heap;
 }
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function holdConnections(
+/** Server CPU over `ms`, as % of one core. */
+async function cpuPercent(pids: number[], ms: number): Promise<number> {
+  const before = cpuSeconds(pids);
+  await settle(ms);
+  return ((cpuSeconds(pids) - before) / (ms / 1000)) * 100;
+}
+
+async function open(
   variant: Variant,
   generators: Generators,
-  target: number,
-  say: (line: string) => void,
-  quick = false,
-): Promise<ConnectionsResult> {
-  // Quiet before the first reading, and a hold before the second (shorter in a quick run).
-  const [quietMs, holdMs] = quick ? [1000, 2000] : [2000, 5000];
-  await settle(quietMs);
-  const before = await Promise.all(variant.nodePorts.map(nodeGauges));
-  const nginxPids = () => variant.pids().filter(isNginx);
-  const nginxBefore = rssBytes(nginxPids());
-  say(
-    `opening ${target.toLocaleString('en')} connections through nginx from ${generators.size} generators`,
-  );
+  count: number,
+): Promise<{ opened: number; failed: number; firstError?: string; seconds: number }> {
   const began = Date.now();
   const replies = await generators.each<Extract<Reply, { type: 'opened' }>>((g) => ({
     type: 'hold',
     url: variant.url,
     kind: variant.kind,
     addresses: generators.addresses(g, 250),
-    count: Math.ceil(target / generators.size),
-    concurrency: 100,
+    count: Math.ceil(count / generators.size),
+    concurrency: 50,
   }));
-  const seconds = (Date.now() - began) / 1000;
-  const opened = replies.reduce((a, r) => a + r.opened, 0);
-  const failed = replies.reduce((a, r) => a + r.failed, 0);
-  say(`${opened.toLocaleString('en')} open, ${failed} failed, in ${seconds.toFixed(1)} s; holding`);
-  await settle(holdMs);
-  const after = await Promise.all(variant.nodePorts.map(nodeGauges));
-  const nginxAfter = rssBytes(nginxPids());
-  const perNode = variant.nodePorts.map((port, i) => ({
-    node: nodeName(port),
-    connections: (after[i]?.clients ?? 0) - (before[i]?.clients ?? 0),
-    heapDeltaBytes: (after[i]?.heap ?? 0) - (before[i]?.heap ?? 0),
-    rssDelta: (after[i]?.rss ?? 0) - (before[i]?.rss ?? 0),
-  }));
-  const held = perNode.reduce((a, n) => a + n.connections, 0);
   return {
-    target,
-    opened,
-    failed,
+    opened: replies.reduce((a, r) => a + r.opened, 0),
+    failed: replies.reduce((a, r) => a + r.failed, 0),
     firstError: replies.find((r) => r.firstError)?.firstError,
-    acceptedPerSec: Math.round(opened / seconds),
-    heapPerConnectionBytes: Math.round(
-      perNode.reduce((a, n) => a + n.heapDeltaBytes, 0) / Math.max(1, held),
-    ),
-    nodeRssPerConnectionBytes: Math.round(
-      perNode.reduce((a, n) => a + n.rssDelta, 0) / Math.max(1, held),
-    ),
-    nginxRssPerConnectionBytes: Math.round((nginxAfter - nginxBefore) / Math.max(1, opened)),
-    perNode: perNode.map(({ node, connections, heapDeltaBytes }) => ({
-      node,
-      connections,
-      heapDeltaBytes,
-    })),
+    seconds: (Date.now() - began) / 1000,
   };
+}
+
+export async function holdConnections(
+  variant: Variant,
+  generators: Generators,
+  targets: readonly number[],
+  say: (line: string) => void,
+  quick = false,
+): Promise<ConnectionsStep[]> {
+  // Quiet before the baseline, a hold before each reading, a window for idle CPU.
+  const [quietMs, holdMs, idleMs] = quick ? [500, 1000, 1000] : [2000, 4000, 6000];
+  const nodes = variant.nodePorts.map((port) => `http://127.0.0.1:${port}`);
+  const nginxPids = () => variant.pids().filter(isNginx);
+  const nodePids = () =>
+    variant.pids().filter((pid) => !isNginx(pid) && programName(pid) !== 'redis-server');
+  await settle(quietMs);
+  const heapBefore = await Promise.all(nodes.map(heapOf));
+  const nodeRssBefore = rssBytes(nodePids());
+  const nginxBefore = rssBytes(nginxPids());
+  const idleBaseline = await cpuPercent(variant.pids(), idleMs);
+  const steps: ConnectionsStep[] = [];
+  let opened = 0;
+  for (const target of targets) {
+    say(
+      `connections: opening ${(target - opened).toLocaleString('en')} more, to ${target.toLocaleString('en')}`,
+    );
+    const batch = await open(variant, generators, target - opened);
+    opened += batch.opened;
+    say(
+      `connections: ${opened.toLocaleString('en')} open, ${batch.failed} failed, ` +
+        `${Math.round(batch.opened / batch.seconds).toLocaleString('en')}/s; holding`,
+    );
+    await settle(holdMs);
+    const idle = await cpuPercent(variant.pids(), idleMs);
+    const heaps = await Promise.all(nodes.map(heapOf));
+    const held = heaps.reduce((a, h) => a + h.clients, 0);
+    const per = (bytes: number) => Math.round(bytes / Math.max(1, held));
+    const heapGrowth = heaps.reduce(
+      (a, h, i) => a + h.heapUsed - (heapBefore[i]?.heapUsed ?? 0),
+      0,
+    );
+    const step: ConnectionsStep = {
+      target,
+      opened,
+      failed: batch.failed,
+      firstError: batch.firstError,
+      acceptedPerSec: Math.round(batch.opened / batch.seconds),
+      held,
+      heapPerConnectionBytes: per(heapGrowth),
+      nodeRssPerConnectionBytes: per(rssBytes(nodePids()) - nodeRssBefore),
+      nginxRssPerConnectionBytes: Math.round(
+        (rssBytes(nginxPids()) - nginxBefore) / Math.max(1, opened),
+      ),
+      idleCpuPercentPer10k: ((idle - idleBaseline) / Math.max(1, held)) * 10_000,
+    };
+    steps.push(step);
+    say(
+      `connections: ${held.toLocaleString('en')} held by the nodes; per connection heap ${(step.heapPerConnectionBytes / 1024).toFixed(1)} kB, ` +
+        `nginx RSS ${(step.nginxRssPerConnectionBytes / 1024).toFixed(1)} kB; idle CPU ${step.idleCpuPercentPer10k.toFixed(1)} % of a core per 10k`,
+    );
+  }
+  return steps;
+}
+
+/** Socket.IO's own heap per connection: a plain process (servers/plain.ts) holding `count`. */
+export async function socketIoAlone(
+  plain: Variant,
+  generators: Generators,
+  count: number,
+  say: (line: string) => void,
+): Promise<NonNullable<ConnectionsResult['socketIoAlone']>> {
+  const before = await heapOf(plain.url);
+  const batch = await open(plain, generators, count);
+  await settle(2000);
+  const after = await heapOf(plain.url);
+  const held = after.clients - before.clients;
+  if (batch.failed > 0 || held <= 0)
+    throw new Error(`a plain process held ${held} of ${count} (${batch.firstError ?? 'no error'})`);
+  const heapPerConnectionBytes = Math.round((after.heapUsed - before.heapUsed) / held);
+  say(
+    `one plain Socket.IO process: ${held.toLocaleString('en')} held, heap ${(heapPerConnectionBytes / 1024).toFixed(1)} kB per connection`,
+  );
+  return { connections: held, heapPerConnectionBytes };
 }

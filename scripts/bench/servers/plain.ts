@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { Server } from 'socket.io';
 import { SOCKET_OPTIONS } from '../../../services/node/socket-options.ts';
 import { attachFanout } from '../apps/fanout-app.ts';
+import { heapAfterGc } from '../apps/heap.ts';
 
 const port = Number(process.argv[2]);
 const http = createServer();
@@ -11,6 +12,9 @@ attachFanout(io);
 http.on('request', (req, res) => {
   if (req.url === '/healthz') {
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+  } else if (req.url === '/bench/heap') {
+    const body = { heapUsed: heapAfterGc(), clients: io.engine.clientsCount };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   }
 });
 http.listen(port, '127.0.0.1', () => process.send?.('ready'));

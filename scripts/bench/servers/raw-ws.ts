@@ -1,10 +1,13 @@
 // The ceiling: a bare `ws` server doing the same room fan-out, one process, no Socket.IO.
 // Messages are JSON: {"join": room} or {"pub": room, "t": …, "pad": …}; a publication is sent
-// unchanged to every member of its room.
+// unchanged to every member of its room. Listens on a port, or on a Unix socket behind nginx
+// (the nginx floor, variants.ts).
+import { chmodSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { type WebSocket, WebSocketServer } from 'ws';
 
-const port = Number(process.argv[2]);
+/** A port on 127.0.0.1, or the path of a Unix socket (the nginx floor). */
+const where = process.argv[2] as string;
 const rooms = new Map<string, Set<WebSocket>>();
 const http = createServer((req, res) => {
   if (req.url === '/healthz') res.writeHead(200).end('{"status":"ok"}');
@@ -36,4 +39,10 @@ wss.on('connection', (ws) => {
     for (const room of joined) rooms.get(room)?.delete(ws);
   });
 });
-http.listen(port, '127.0.0.1', () => process.send?.('ready'));
+const ready = () => {
+  // nginx's workers (user nobody) connect to the socket.
+  if (!/^\d+$/.test(where)) chmodSync(where, 0o666);
+  process.send?.('ready');
+};
+if (/^\d+$/.test(where)) http.listen(Number(where), '127.0.0.1', ready);
+else http.listen(where, ready);

@@ -1,0 +1,124 @@
+// A/B of kit configurations on server CPU per delivery, the bench's headline figure:
+//
+//   node --import tsx scripts/bench/ab.ts [--reps 3] [--rate 60] [--subscribers 500] \
+//     'four:' 'two:nodes=2' 'six:NGINX_WORKERS=6'
+//
+// Each arm is `name:` and comma-separated settings: `nodes=N`, or a kit variable (`VAR=value`).
+// The arms run in turn, forwards then backwards (A B B A …), each on a fresh kit with the same
+// room and load, so that a machine getting busier or quieter weighs on every arm alike; medians
+// and their ratios to the first arm come from this one run.
+import { parseArgs } from 'node:util';
+import { fail } from '../kit/report.ts';
+import { Generators } from './load/generators.ts';
+import { connect, type FanoutSettings, fixedLoad } from './scenarios/fanout.ts';
+import { median } from './stats.ts';
+import { nginxShare } from './summary.ts';
+import { startKitVariant } from './variants.ts';
+
+interface Arm {
+  name: string;
+  nodes?: number;
+  env: Record<string, string>;
+}
+
+function parseArm(text: string): Arm {
+  const [name, spec = ''] = text.split(/:(.*)/s) as [string, string?];
+  if (!name) throw new Error(`"${text}": an arm is name:settings`);
+  const arm: Arm = { name, env: {} };
+  for (const setting of spec.split(',').filter(Boolean)) {
+    const [key, value] = setting.split(/=(.*)/s) as [string, string?];
+    if (value === undefined) throw new Error(`"${setting}" in arm ${name}: expected KEY=value`);
+    if (key === 'nodes') arm.nodes = Number(value);
+    else if (/^[A-Z][A-Z0-9_]*$/.test(key)) arm.env[key] = value;
+    else throw new Error(`"${key}" in arm ${name}: nodes or a kit variable`);
+  }
+  return arm;
+}
+
+interface Run {
+  cpu: number;
+  nginx: number;
+  p50: number;
+  p99: number;
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    reps: { type: 'string', default: '3' },
+    rate: { type: 'string', default: '60' },
+    subscribers: { type: 'string', default: '500' },
+  },
+});
+let arms: Arm[];
+try {
+  arms = positionals.map(parseArm);
+  if (arms.length < 2) throw new Error('give two arms or more');
+} catch (error) {
+  fail(
+    'ab',
+    `${(error as Error).message} (usage: ab.ts [--reps 3] [--rate 60] 'a:' 'b:nodes=2')`,
+    'KIT_ERR_USAGE',
+  );
+}
+const reps = Number(values.reps);
+const rate = Number(values.rate);
+const settings: FanoutSettings = {
+  subscribers: Number(values.subscribers),
+  publishers: 10,
+  stepMs: 4000,
+  firstRate: rate,
+  growth: 2,
+  maxSteps: 1,
+  precision: 0.03,
+  rounds: 1,
+  fixedRounds: 3,
+  again: false,
+  drainMs: 1000,
+  payloadBytes: 100,
+};
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/** One arm once: a fresh kit, the room, a warm-up, then the fixed load's rounds. */
+async function measure(arm: Arm): Promise<Run> {
+  const kit = await startKitVariant({ nodes: arm.nodes, env: arm.env });
+  const generators = await Generators.start(3);
+  try {
+    await connect(kit, generators, settings, say);
+    await fixedLoad(kit, generators, { ...settings, fixedRounds: 1, stepMs: 1000 }, rate);
+    const fixed = await fixedLoad(kit, generators, settings, rate);
+    return {
+      cpu: fixed.cpuPerMillion,
+      nginx: nginxShare(fixed.cpuPerMillionByProcess),
+      p50: fixed.p50,
+      p99: fixed.p99,
+    };
+  } finally {
+    await generators.stop();
+    await kit.stop();
+  }
+}
+
+const runs = new Map<string, Run[]>(arms.map((a) => [a.name, []]));
+for (let rep = 0; rep < reps; rep++) {
+  for (const arm of rep % 2 === 0 ? arms : [...arms].reverse()) {
+    const run = await measure(arm);
+    runs.get(arm.name)?.push(run);
+    say(
+      `rep ${rep + 1} ${arm.name}: ${run.cpu.toFixed(1)} CPU s per million (nginx ${run.nginx.toFixed(1)}), p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms`,
+    );
+  }
+}
+const med = (name: string, key: keyof Run) => median((runs.get(name) ?? []).map((r) => r[key]));
+const first = arms[0] as Arm;
+const lines = [
+  `A/B at ${rate} pub/s to ${settings.subscribers} subscribers, ${reps} runs per arm (medians):`,
+  '',
+  '| arm | CPU s per million | × first | nginx part | p50 | p99 | runs |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+  ...arms.map(
+    (a) =>
+      `| ${a.name} | ${med(a.name, 'cpu').toFixed(1)} | ${(med(a.name, 'cpu') / med(first.name, 'cpu')).toFixed(2)} | ${med(a.name, 'nginx').toFixed(1)} | ${med(a.name, 'p50').toFixed(1)} ms | ${med(a.name, 'p99').toFixed(1)} ms | ${(runs.get(a.name) ?? []).map((r) => r.cpu.toFixed(1)).join(', ')} |`,
+  ),
+];
+process.stdout.write(`${lines.join('\n')}\n`);
