@@ -21,6 +21,16 @@ interface Arm {
   env: Record<string, string>;
 }
 
+/** What launchKit gives every kit of its own: an arm may not change them. */
+const OWN = ['PORT', 'NODE_PORTS', 'REDIS_PORT', 'RUN_DIR', 'APP_MODULE'];
+
+function positive(what: string, raw: string): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`${what}: "${raw}" is not a whole number above 0`);
+  return value;
+}
+
 function parseArm(text: string): Arm {
   const [name, spec = ''] = text.split(/:(.*)/s) as [string, string?];
   if (!name) throw new Error(`"${text}": an arm is name:settings`);
@@ -28,7 +38,9 @@ function parseArm(text: string): Arm {
   for (const setting of spec.split(',').filter(Boolean)) {
     const [key, value] = setting.split(/=(.*)/s) as [string, string?];
     if (value === undefined) throw new Error(`"${setting}" in arm ${name}: expected KEY=value`);
-    if (key === 'nodes') arm.nodes = Number(value);
+    if (key === 'nodes') arm.nodes = positive(`nodes in arm ${name}`, value);
+    else if (OWN.includes(key))
+      throw new Error(`${key} in arm ${name}: the harness gives each kit its own`);
     else if (/^[A-Z][A-Z0-9_]*$/.test(key)) arm.env[key] = value;
     else throw new Error(`"${key}" in arm ${name}: nodes or a kit variable`);
   }
@@ -50,21 +62,25 @@ const { values, positionals } = parseArgs({
     subscribers: { type: 'string', default: '500' },
   },
 });
-let arms: Arm[];
+let arms: Arm[] = [];
+let reps = 0;
+let rate = 0;
+let subscribers = 0;
 try {
   arms = positionals.map(parseArm);
   if (arms.length < 2) throw new Error('give two arms or more');
+  reps = positive('--reps', values.reps);
+  rate = positive('--rate', values.rate);
+  subscribers = positive('--subscribers', values.subscribers);
 } catch (error) {
   fail(
     'ab',
-    `${(error as Error).message} (usage: ab.ts [--reps 3] [--rate 60] 'a:' 'b:nodes=2')`,
+    `${(error as Error).message} (usage: ab.ts [--reps 3] [--rate 60] [--subscribers 500] 'a:' 'b:nodes=2')`,
     'KIT_ERR_USAGE',
   );
 }
-const reps = Number(values.reps);
-const rate = Number(values.rate);
 const settings: FanoutSettings = {
-  subscribers: Number(values.subscribers),
+  subscribers,
   publishers: 10,
   stepMs: 4000,
   firstRate: rate,
@@ -82,8 +98,9 @@ const say = (line: string) => process.stderr.write(`${line}\n`);
 /** One arm once: a fresh kit, the room, a warm-up, then the fixed load's rounds. */
 async function measure(arm: Arm): Promise<Run> {
   const kit = await startKitVariant({ nodes: arm.nodes, env: arm.env });
-  const generators = await Generators.start(3);
+  let generators: Generators | undefined;
   try {
+    generators = await Generators.start(3);
     await connect(kit, generators, settings, say);
     await fixedLoad(kit, generators, { ...settings, fixedRounds: 1, stepMs: 1000 }, rate);
     const fixed = await fixedLoad(kit, generators, settings, rate);
@@ -94,7 +111,7 @@ async function measure(arm: Arm): Promise<Run> {
       p99: fixed.p99,
     };
   } finally {
-    await generators.stop();
+    await generators?.stop();
     await kit.stop();
   }
 }

@@ -19,8 +19,8 @@ interface Panel {
 }
 
 const WIDTH = 460;
-const HEIGHT = 290;
-const PAD = { left: 62, right: 16, top: 34, bottom: 64 };
+const HEIGHT = 310;
+const PAD = { left: 62, right: 16, top: 34, bottom: 90 };
 const COLOURS = [
   '#2563eb',
   '#dc2626',
@@ -98,8 +98,9 @@ function panel(spec: Panel, ox: number, oy: number): string {
           `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${colour}"/>`,
       ),
     );
+    // Three to a row, under the x axis's label.
     const lx = PAD.left + (i % 3) * 130;
-    const ly = HEIGHT - 12 - (i >= 3 ? 0 : 14) + (i >= 6 ? 14 : 0);
+    const ly = PAD.top + plotH + 50 + Math.floor(i / 3) * 15;
     out.push(
       `<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${colour}"/>`,
       `<text x="${lx + 14}" y="${ly}" font-size="11">${escapeXml(s.name)}</text>`,

@@ -118,15 +118,24 @@ export function targets(r: Omit<Results, 'targets'>): Target[] {
         met: failed === 0 && end.opened >= end.target && end.held >= end.target,
       };
     };
+    // One target per heartbeat: the default's, and the longer one's where it was run.
     const kit = held(r.connections.steps);
-    const relaxed = r.connections.relaxed;
-    const other = relaxed && relaxed.steps.length > 0 ? held(relaxed.steps) : undefined;
     out.push({
-      what: `${n(last.target)} concurrent connections through nginx`,
+      what: `${n(last.target)} concurrent connections through nginx, HEARTBEAT=2 (the default)`,
       goal: 'all held, no error',
-      measured: `HEARTBEAT=2 (the default): ${kit.text}${other ? `; HEARTBEAT=${relaxed?.heartbeatS}: ${other.text}` : ''}`,
-      met: kit.met || (other?.met ?? false),
+      measured: kit.text,
+      met: kit.met,
     });
+    const relaxed = r.connections.relaxed;
+    if (relaxed && relaxed.steps.length > 0) {
+      const other = held(relaxed.steps);
+      out.push({
+        what: `${n(relaxed.steps.at(-1)?.target ?? 0)} concurrent connections through nginx, HEARTBEAT=${relaxed.heartbeatS}`,
+        goal: 'all held, no error',
+        measured: other.text,
+        met: other.met,
+      });
+    }
     const alone = r.connections.socketIoAlone;
     out.push({
       what: `node heap per idle connection, after GC, at ${n(last.target)}`,
@@ -200,7 +209,7 @@ export function markdown(r: Results): string {
       lines.push(
         p.failed
           ? `| ${p.label} | ${n(p.subscribers)} | ${n(p.rooms)} | ${n(p.rate)} | failed: ${p.failed} | | |`
-          : `| ${p.label} | ${n(p.subscribers)} | ${n(p.rooms)} | ${n(p.rate)} | ${n(p.deliveredPerSec)} | ${n(p.cpuPerMillion, 1)} | ${n(p.p99, 1)} ms |`,
+          : `| ${p.label} | ${n(p.subscribers)} | ${n(p.rooms)} | ${n(p.rate)} | ${n(p.deliveredPerSec)}${p.saturated ? ' (fell behind)' : ''} | ${n(p.cpuPerMillion, 1)} | ${n(p.p99, 1)} ms |`,
       );
     }
   }

@@ -42,7 +42,8 @@ export interface Variant {
   stop(): Promise<void>;
 }
 
-const CORES = availableParallelism();
+/** kit-cores's nodes: one per core, 16 at most (a node per core of a large host says nothing more). */
+const CORES = Math.min(16, availableParallelism());
 
 export const LABELS: Record<VariantName, string> = {
   kit: 'kit: nginx + 4 nodes + Redis adapter',
@@ -112,7 +113,17 @@ async function behindAnotherProxy(
   );
   const [binary, args] = command(config, dir);
   const proxy = spawn(binary, args, { stdio: 'ignore' });
-  await waitHttp(`http://127.0.0.1:${port}/healthz`);
+  const stop = async () => {
+    await stopSpawned(proxy, stopSignal, stopSignal === 'SIGTERM' ? 'SIGKILL' : 'SIGTERM');
+    await kit.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitHttp(`http://127.0.0.1:${port}/healthz`);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
   return {
     name,
     label: LABELS[name],
@@ -124,12 +135,7 @@ async function behindAnotherProxy(
       ...processTree([proxy.pid as number]),
       ...kit.pids().filter((pid) => !isNginx(pid)),
     ],
-    async stop() {
-      proxy.kill(stopSignal);
-      await new Promise((r) => (proxy.exitCode === null ? proxy.once('exit', r) : r(null)));
-      await kit.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 
@@ -171,42 +177,67 @@ export async function startNginxFloor(): Promise<Variant> {
   // nginx's workers run as nobody: they must pass the folder and open the socket in it.
   chmodSync(dir, 0o711);
   const socket = join(dir, 'raw-ws.sock');
-  const server = await forkServer('raw-ws.ts', [socket]);
-  const config = join(dir, 'nginx.conf');
-  const rlimit = await openFilesLimit();
-  const text = readFileSync(
-    join(ROOT, 'scripts/bench/templates/floor-nginx.conf.template'),
-    'utf8',
-  );
-  writeFileSync(
-    config,
-    renderTemplate(text, {
-      DIR: dir,
-      PORT: String(port),
-      SOCKET: socket,
-      WORKERS: String(autoWorkers(rlimit)),
-      RLIMIT: String(rlimit),
-      CONNECTIONS: String(rlimit - 200),
-    }),
-  );
-  const proxy = spawn('/usr/sbin/nginx', ['-p', dir, '-c', config, '-g', 'daemon off;'], {
-    stdio: 'ignore',
-  });
-  await waitHttp(`http://127.0.0.1:${port}/healthz`);
+  let server: ChildProcess | undefined;
+  let proxy: ChildProcess | undefined;
+  const stop = async () => {
+    if (proxy) await stopSpawned(proxy, 'SIGQUIT');
+    if (server) await stopChild(server);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    server = await forkServer('raw-ws.ts', [socket]);
+    const config = join(dir, 'nginx.conf');
+    const rlimit = await openFilesLimit();
+    const text = readFileSync(
+      join(ROOT, 'scripts/bench/templates/floor-nginx.conf.template'),
+      'utf8',
+    );
+    writeFileSync(
+      config,
+      renderTemplate(text, {
+        DIR: dir,
+        PORT: String(port),
+        SOCKET: socket,
+        WORKERS: String(autoWorkers(rlimit)),
+        RLIMIT: String(rlimit),
+        CONNECTIONS: String(rlimit - 200),
+      }),
+    );
+    proxy = spawn('/usr/sbin/nginx', ['-p', dir, '-c', config, '-g', 'daemon off;'], {
+      stdio: 'ignore',
+    });
+    await waitHttp(`http://127.0.0.1:${port}/healthz`);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const pids = [proxy.pid as number, server.pid as number];
   return {
     name: 'nginx-floor',
     label: LABELS['nginx-floor'],
     url: `http://127.0.0.1:${port}`,
     kind: 'ws',
     nodePorts: [],
-    pids: () => processTree([proxy.pid as number, server.pid as number]),
-    async stop() {
-      proxy.kill('SIGQUIT');
-      await new Promise((r) => (proxy.exitCode === null ? proxy.once('exit', r) : r(null)));
-      await stopChild(server);
-      rmSync(dir, { recursive: true, force: true });
-    },
+    pids: () => processTree(pids),
+    stop,
   };
+}
+
+/**
+ * Stops a process the bench spawned with `signal` (nginx: SIGQUIT, graceful), and after 10 s
+ * with `then` (nginx: SIGTERM, which ends its workers too).
+ */
+async function stopSpawned(
+  child: ChildProcess,
+  signal: NodeJS.Signals,
+  then: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill(then), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 function isNginx(pid: number): boolean {

@@ -103,7 +103,7 @@ export const OPTIONS = {
   },
   NGINX_WORKERS: {
     default: 'auto',
-    doc: 'nginx `worker_processes`: `auto` (one per core, and more to hold 50,000 connections under the open-files limit: each worker proxies up to about 9,900 under a 20,000 limit, so 6 workers) or a number',
+    doc: 'nginx `worker_processes`: `auto` (one per core, and more, up to 16 in all, to hold 50,000 connections under the open-files limit: each worker proxies up to about 9,900 under a 20,000 limit, so 6 workers) or a number',
   },
   NGINX_UPSTREAM: {
     default: 'auto',

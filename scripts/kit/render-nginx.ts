@@ -22,15 +22,15 @@ export const NGINX_BIN = '/usr/sbin/nginx';
 const RESERVED_FDS = 200;
 /** Client connections NGINX_WORKERS=auto sizes nginx to hold. */
 export const AUTO_CONNECTIONS = 50_000;
-/** nginx workers beyond this cost memory and scheduling for nothing a small host can use. */
+/** Workers beyond one per core, for the open-files limit, at most this many in all. */
 const MAX_AUTO_WORKERS = 16;
 
 /**
  * NGINX_WORKERS=auto: one worker per core, and as many more as it takes to hold AUTO_CONNECTIONS
- * under the per-process open-files limit. Each proxied connection holds two descriptors (client
- * and node), so under a 20,000 limit a worker carries 9,900 clients and 50,000 need 6 workers.
- * Measured on 2 cores: 4 workers held about 39,600 connections; 6 cost the same CPU per delivery
- * as 4 (README, Performance).
+ * under the per-process open-files limit (up to 16 workers: a limit under about 6,500 holds
+ * fewer). Each proxied connection holds two descriptors (client and node), so under a 20,000
+ * limit a worker carries 9,900 clients and 50,000 need 6 workers. Measured on 2 cores: 4 workers
+ * held about 39,600 connections.
  */
 export function autoWorkers(rlimit: number, cores = availableParallelism()): number {
   const perWorker = Math.floor((rlimit - RESERVED_FDS) / 2);
@@ -41,7 +41,7 @@ export function autoWorkers(rlimit: number, cores = availableParallelism()): num
     );
   }
   const needed = Math.ceil(AUTO_CONNECTIONS / perWorker);
-  return Math.min(MAX_AUTO_WORKERS, Math.max(cores, needed));
+  return Math.max(cores, Math.min(MAX_AUTO_WORKERS, needed));
 }
 
 export function renderTemplate(template: string, vars: Readonly<Record<string, string>>): string {

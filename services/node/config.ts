@@ -145,7 +145,9 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
     emitToken: required('emitToken'),
     adminPasswordHash: optional('adminPasswordHash'),
     allowedOrigins: parseOrigins(optional('allowedOrigins'), HANDOVER.allowedOrigins),
-    heartbeatS: parseCount(HANDOVER.heartbeatS, required('heartbeatS'), 1, 15),
+    // Optional: a node of a newer kit, restarted (restart.sh) by a supervisor started before
+    // HEARTBEAT existed, is handed none; it keeps the heartbeat that supervisor's nodes have.
+    heartbeatS: parseCount(HANDOVER.heartbeatS, optional('heartbeatS') ?? '2', 1, 15),
     logLevel: parseLogLevel(required('logLevel'), HANDOVER.logLevel),
   });
 }

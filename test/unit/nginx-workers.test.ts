@@ -17,6 +17,8 @@ it('sizes nginx for 50,000 connections under a 20,000 open-files limit: 6 worker
 it('takes one worker per core where the limit alone would need fewer', () => {
   assert.equal(autoWorkers(20_000, 8), 8);
   assert.equal(autoWorkers(20_000, 1), 6);
+  assert.equal(autoWorkers(65_536, 32), 32, 'a large host keeps one per core');
+  assert.equal(autoWorkers(1024, 32), 32);
 });
 
 it('asks for at most 16 workers under a low limit, and refuses a limit that leaves none', () => {

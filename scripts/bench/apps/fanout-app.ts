@@ -28,7 +28,7 @@ export function attachFanout(io: Server): void {
 export default function fanoutApp({ io, app }: { io: Server; app: FastifyInstance }): void {
   attachFanout(io);
   app.get('/bench/heap', async (request, reply) => {
-    if (!directRequest(request.headers)) return reply.code(403).send({ error: 'direct only' });
+    if (!directRequest(request.raw)) return reply.code(403).send({ error: 'direct only' });
     return { heapUsed: heapAfterGc(), clients: io.engine.clientsCount };
   });
 }

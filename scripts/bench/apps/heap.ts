@@ -16,9 +16,15 @@ export function heapAfterGc(): number {
 }
 
 /**
- * Whether a request may force a collection: only one made to the process directly. A full GC of
- * a node holding 50,000 sockets takes a while; through nginx (which adds X-Real-IP) no client
- * can ask for one.
+ * Whether a request may force a collection: only one made to the process directly, from this
+ * host. A full GC of a node holding 50,000 sockets takes a while; through nginx (which adds
+ * X-Real-IP) or from another host, no client can ask for one.
  */
-export const directRequest = (headers: Record<string, unknown>) =>
-  headers['x-real-ip'] === undefined;
+export const directRequest = (request: {
+  headers: Record<string, unknown>;
+  socket: { remoteAddress?: string };
+}) => {
+  const from = request.socket.remoteAddress;
+  const loopback = from === undefined || from === '::1' || /^(::ffff:)?127\./.test(from);
+  return loopback && request.headers['x-real-ip'] === undefined;
+};

@@ -41,11 +41,14 @@ async function wrk(
   seconds: number,
   servers: number[],
 ): Promise<Round> {
-  const node = servers.filter((pid) => programName(pid) === 'node');
+  // Not by the name `node`: Node 24 names its main thread MainThread.
+  const node = servers.filter((pid) => !isNginx(pid) && programName(pid) !== 'redis-server');
   const nginx = servers.filter(isNginx);
   const before = { node: cpuSeconds(node), nginx: cpuSeconds(nginx) };
   const out = await $({
     timeout: `${seconds + 30}s`,
+    // `times` prints 0m1.234s, not a locale's 0m1,234s.
+    env: { ...process.env, LC_ALL: 'C' },
   })`bash -c ${`wrk -t2 -c${connections} -d${seconds}s --latency ${url} && times`}`;
   const rps = /Requests\/sec:\s+([0-9.]+)/.exec(out.stdout)?.[1];
   const requests = Number(/(\d+) requests in/.exec(out.stdout)?.[1] ?? Number.NaN);
@@ -53,10 +56,9 @@ async function wrk(
   if (non2xx) throw new Error(`wrk saw ${non2xx} error answers from ${url}`);
   // `times`: the shell's own user and system time, then its children's (wrk's).
   const children = out.stdout.trim().split('\n').at(-1) ?? '';
-  const wrkSeconds = [...children.matchAll(/(\d+)m([0-9.]+)s/g)].reduce(
-    (a, m) => a + Number(m[1]) * 60 + Number(m[2]),
-    0,
-  );
+  const times = [...children.matchAll(/(\d+)m([0-9.]+)s/g)];
+  if (times.length !== 2) throw new Error(`no CPU times after wrk: ${children}`);
+  const wrkSeconds = times.reduce((a, m) => a + Number(m[1]) * 60 + Number(m[2]), 0);
   const micros = (s: number) => (s / requests) * 1e6;
   return {
     rps: Number(rps),

@@ -3,7 +3,7 @@
 // deliveries per second, so that server CPU per million deliveries is compared like for like.
 import type { Generators } from '../load/generators.ts';
 import type { Variant } from '../variants.ts';
-import { connect, type FanoutSettings, fixedLoad } from './fanout.ts';
+import { connect, type FanoutSettings, fixedLoad, P99_LIMIT_MS } from './fanout.ts';
 
 export interface Shape {
   /** Which curve the shape is a point of. */
@@ -21,6 +21,8 @@ export interface ScalingPoint extends Shape {
   cpuPerMillion: number;
   p50: number;
   p99: number;
+  /** It did not keep up: p99 over the limit, or deliveries short of those asked for by 1 %. */
+  saturated?: boolean;
   /** Why the shape was not measured (the others still are). */
   failed?: string;
 }
@@ -72,6 +74,7 @@ export async function scaleShapes(
         cpuPerMillion: fixed.cpuPerMillion,
         p50: fixed.p50,
         p99: fixed.p99,
+        saturated: fixed.p99 >= P99_LIMIT_MS || fixed.deliveredPerSec < 0.99 * deliveriesPerSec,
       });
       say(
         `${variant.name}: ${shape.subscribers} subscribers in ${shape.rooms} room(s), ${rate} pub/s → ` +
