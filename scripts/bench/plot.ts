@@ -19,8 +19,8 @@ interface Panel {
 }
 
 const WIDTH = 460;
-const HEIGHT = 310;
-const PAD = { left: 62, right: 16, top: 34, bottom: 90 };
+const HEIGHT = 340;
+const PAD = { left: 62, right: 16, top: 34, bottom: 116 };
 const COLOURS = [
   '#2563eb',
   '#dc2626',
@@ -79,7 +79,11 @@ function panel(spec: Panel, ox: number, oy: number): string {
       `<text x="${PAD.left - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${label(v)}</text>`,
     );
   }
-  for (const x of [...new Set(xs)].sort((a, b) => a - b).slice(0, 12)) {
+  // Log axes are labelled at their points (a few steps); linear ones at five even ticks.
+  const ticks = spec.logX
+    ? [...new Set(xs)].sort((a, b) => a - b)
+    : Array.from({ length: 5 }, (_, i) => xMin + ((xMax - xMin) * i) / 4);
+  for (const x of ticks) {
     out.push(
       `<text x="${px(x).toFixed(1)}" y="${PAD.top + plotH + 15}" text-anchor="middle" font-size="11">${label(x)}</text>`,
     );
@@ -98,9 +102,9 @@ function panel(spec: Panel, ox: number, oy: number): string {
           `<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="3" fill="${colour}"/>`,
       ),
     );
-    // Three to a row, under the x axis's label.
-    const lx = PAD.left + (i % 3) * 130;
-    const ly = PAD.top + plotH + 50 + Math.floor(i / 3) * 15;
+    // Two to a row, under the x axis's label.
+    const lx = PAD.left + (i % 2) * 190;
+    const ly = PAD.top + plotH + 50 + Math.floor(i / 2) * 15;
     out.push(
       `<rect x="${lx}" y="${ly - 9}" width="10" height="10" fill="${colour}"/>`,
       `<text x="${lx + 14}" y="${ly}" font-size="11">${escapeXml(s.name)}</text>`,
@@ -140,17 +144,17 @@ export function svgCurves(r: Results): string | undefined {
       logX: true,
       series: [
         {
-          name: 'accepted/s (÷ 100)',
+          name: 'accepted/s ÷ 100',
           points: steps.map((s) => [s.target, s.acceptedPerSec / 100]),
         },
         {
-          name: 'idle CPU, % core per 10k',
+          name: 'idle CPU, HEARTBEAT=2',
           points: steps.map((s) => [s.target, s.idleCpuPercentPer10k]),
         },
         ...(r.connections?.relaxed
           ? [
               {
-                name: `the same, HEARTBEAT=${r.connections.relaxed.heartbeatS}`,
+                name: `idle CPU, HEARTBEAT=${r.connections.relaxed.heartbeatS}`,
                 points: r.connections.relaxed.steps.map(
                   (s) => [s.target, s.idleCpuPercentPer10k] as [number, number],
                 ),
@@ -161,7 +165,7 @@ export function svgCurves(r: Results): string | undefined {
     });
   }
   const scaling = (r.scaling ?? []).filter((p) => !p.failed);
-  const variants = [...new Set(scaling.map((p) => p.label))];
+  const variants = [...new Set(scaling.map((p) => p.variant))];
   for (const axis of ['subscribers', 'rooms'] as const) {
     const points = scaling.filter((p) => p.axis === axis);
     if (points.length === 0) continue;
@@ -176,7 +180,7 @@ export function svgCurves(r: Results): string | undefined {
       series: variants.map((name) => ({
         name,
         points: points
-          .filter((p) => p.label === name)
+          .filter((p) => p.variant === name)
           .map((p) => [axis === 'subscribers' ? p.subscribers : p.rooms, p.cpuPerMillion]),
       })),
     });
