@@ -16,8 +16,10 @@ describe('switching how nginx reaches the nodes', () => {
     for (let i = 0; i < 20; i++) {
       // A connection per request (httpFrom): one kept alive from before the reload would be
       // closed by the old workers, which says nothing about the new configuration.
-      assert.equal((await httpFrom(1, `${kit.url}/healthz`)).status, 200);
-      const handshake = await httpFrom(1, `${kit.url}/socket.io/?EIO=4&transport=polling`);
+      assert.equal((await httpFrom(1, `${kit.url}/healthz`, { fresh: true })).status, 200);
+      const handshake = await httpFrom(1, `${kit.url}/socket.io/?EIO=4&transport=polling`, {
+        fresh: true,
+      });
       assert.equal(handshake.status, 200);
       assert.match(handshake.body, /"sid"/);
     }
