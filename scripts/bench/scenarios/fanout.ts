@@ -143,7 +143,7 @@ async function warmUp(
   await new Promise((r) => setTimeout(r, Math.min(1000, settings.drainMs)));
   await step(generators, subscribers, settings.firstRate, {
     ...settings,
-    stepMs: settings.again ? 2000 : 500,
+    stepMs: settings.again ? 2000 : 1000,
   });
 }
 
