@@ -21,7 +21,13 @@ import {
 } from './bench/scenarios/fanout.ts';
 import { hashDistribution } from './bench/scenarios/hashing.ts';
 import { httpThroughNginx } from './bench/scenarios/http.ts';
-import { QUICK_SHAPES, type ScalingPoint, SHAPES, scaleShapes } from './bench/scenarios/scaling.ts';
+import {
+  failedPoint,
+  QUICK_SHAPES,
+  type ScalingPoint,
+  SHAPES,
+  scaleShapes,
+} from './bench/scenarios/scaling.ts';
 import { markdown, type Results, svgChart, targets } from './bench/summary.ts';
 import {
   LABELS,
@@ -220,17 +226,9 @@ async function scalingAll(): Promise<ScalingPoint[]> {
       const message = (error as Error).message.split('\n')[0] as string;
       say(`scaling: ${name} failed: ${message}`);
       points.push(
-        ...(quick ? QUICK_SHAPES : SHAPES).map((shape) => ({
-          ...shape,
-          variant: name,
-          label: LABELS[name],
-          rate: 0,
-          deliveredPerSec: 0,
-          cpuPerMillion: Number.NaN,
-          p50: Number.NaN,
-          p99: Number.NaN,
-          failed: message,
-        })),
+        ...(quick ? QUICK_SHAPES : SHAPES).map((shape) =>
+          failedPoint(shape, name, LABELS[name], message),
+        ),
       );
     } finally {
       await generators?.stop();

@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { fail } from '../kit/report.ts';
 import { Generators } from './load/generators.ts';
-import { connect, type FanoutSettings, fixedLoad } from './scenarios/fanout.ts';
+import { connect, type FanoutSettings, warmedFixedLoad } from './scenarios/fanout.ts';
 import { median } from './stats.ts';
 import { nginxShare } from './summary.ts';
 import { startKitVariant } from './variants.ts';
@@ -102,8 +102,7 @@ async function measure(arm: Arm): Promise<Run> {
   try {
     generators = await Generators.start(3);
     await connect(kit, generators, settings, say);
-    await fixedLoad(kit, generators, { ...settings, fixedRounds: 1, stepMs: 1000 }, rate);
-    const fixed = await fixedLoad(kit, generators, settings, rate);
+    const fixed = await warmedFixedLoad(kit, generators, settings, rate);
     return {
       cpu: fixed.cpuPerMillion,
       nginx: nginxShare(fixed.cpuPerMillionByProcess),

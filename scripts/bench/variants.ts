@@ -244,6 +244,12 @@ function isNginx(pid: number): boolean {
   return programName(pid) === 'nginx';
 }
 
+/** A variant's Node processes: neither nginx nor Redis (not by the name `node`: Node 24 calls
+ * its main thread MainThread). */
+export function isNodeProcess(pid: number): boolean {
+  return !isNginx(pid) && programName(pid) !== 'redis-server';
+}
+
 async function waitHttp(url: string, timeoutMs = 30_000): Promise<void> {
   await waitUntil(`${url} to answer`, () => httpOk(url), { timeoutMs });
 }

@@ -23,6 +23,7 @@ import {
   ROOT,
   recoveryFrom,
 } from '../../services/node/config.ts';
+import { HEARTBEAT_S } from '../../services/node/socket-options.ts';
 
 interface Option {
   /** The default, as the README shows it; `undefined` means unset. */
@@ -459,7 +460,12 @@ export function loadKitConfig(env: Env = readEnv(), root = ROOT): KitConfig {
     nginxWorkers,
     nginxUpstream,
     tls: parseTls(env, root),
-    heartbeatS: parseCount('HEARTBEAT', value(env, 'HEARTBEAT') as string, 1, 15),
+    heartbeatS: parseCount(
+      'HEARTBEAT',
+      value(env, 'HEARTBEAT') as string,
+      HEARTBEAT_S.min,
+      HEARTBEAT_S.max,
+    ),
     logLevel: parseLogLevel(value(env, 'LOG_LEVEL') as string),
   });
 }

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KitError } from './errors.ts';
+import { HEARTBEAT_S } from './socket-options.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -147,7 +148,12 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
     allowedOrigins: parseOrigins(optional('allowedOrigins'), HANDOVER.allowedOrigins),
     // Optional: a node of a newer kit, restarted (restart.sh) by a supervisor started before
     // HEARTBEAT existed, is handed none; it keeps the heartbeat that supervisor's nodes have.
-    heartbeatS: parseCount(HANDOVER.heartbeatS, optional('heartbeatS') ?? '2', 1, 15),
+    heartbeatS: parseCount(
+      HANDOVER.heartbeatS,
+      optional('heartbeatS') ?? String(HEARTBEAT_S.default),
+      HEARTBEAT_S.min,
+      HEARTBEAT_S.max,
+    ),
     logLevel: parseLogLevel(required('logLevel'), HANDOVER.logLevel),
   });
 }

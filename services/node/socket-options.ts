@@ -15,13 +15,16 @@ export const ADAPTER_KEY = 'kit';
  * default). At most 15 (a silent node noticed after 45 s): nginx's proxy_read_timeout (60 s)
  * must pass a ping and its pong.
  */
+/** HEARTBEAT's default and bounds, the same on the operator's side and the node's. */
+export const HEARTBEAT_S = { default: 2, min: 1, max: 15 } as const;
+
 export function heartbeat(seconds: number): { pingInterval: number; pingTimeout: number } {
   return { pingInterval: seconds * 1000, pingTimeout: 2 * seconds * 1000 };
 }
 
 /** Socket.IO settings the kit relies on; nginx's proxy_read_timeout is sized from the ping. */
 export const SOCKET_OPTIONS = {
-  ...heartbeat(2),
+  ...heartbeat(HEARTBEAT_S.default),
   // 1 MB per packet: large enough for any chat payload, small enough that a client cannot make
   // a node buffer much. Oversized packets close that client's connection, nothing else.
   maxHttpBufferSize: 1_000_000,

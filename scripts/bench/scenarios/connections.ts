@@ -7,7 +7,7 @@
 import { httpText } from '../../kit/probes.ts';
 import type { Generators } from '../load/generators.ts';
 import type { Reply } from '../load/loadgen.ts';
-import { cpuSeconds, isNginx, programName, rssBytes, type Variant } from '../variants.ts';
+import { cpuSeconds, isNginx, isNodeProcess, rssBytes, type Variant } from '../variants.ts';
 
 export interface ConnectionsStep {
   /** Connections asked for in all, this step's and the earlier ones'. */
@@ -99,8 +99,7 @@ export async function holdConnections(
     : [2000, Math.max(4000, beat + 1000), beat * Math.max(2, Math.ceil(6000 / beat))];
   const nodes = variant.nodePorts.map((port) => `http://127.0.0.1:${port}`);
   const nginxPids = () => variant.pids().filter(isNginx);
-  const nodePids = () =>
-    variant.pids().filter((pid) => !isNginx(pid) && programName(pid) !== 'redis-server');
+  const nodePids = () => variant.pids().filter(isNodeProcess);
   await settle(quietMs);
   const heapBefore = await Promise.all(nodes.map(heapOf));
   const nodeRssBefore = rssBytes(nodePids());

@@ -220,6 +220,17 @@ export async function searchCapacity(
   };
 }
 
+/** fixedLoad after a 1 s round at the same rate, not counted (a room just connected settles). */
+export async function warmedFixedLoad(
+  variant: Variant,
+  generators: Generators,
+  settings: FanoutSettings,
+  rate: number,
+): Promise<NonNullable<FanoutResult['fixed']>> {
+  await fixedLoad(variant, generators, { ...settings, fixedRounds: 1, stepMs: 1000 }, rate);
+  return fixedLoad(variant, generators, settings, rate);
+}
+
 /** Latency and CPU at one publish rate, the same for every variant. */
 export async function fixedLoad(
   variant: Variant,

@@ -4,7 +4,7 @@
 // ratio, whatever the configuration.
 import { $ } from 'zx';
 import { median } from '../stats.ts';
-import { cpuSeconds, isNginx, programName } from '../variants.ts';
+import { cpuSeconds, isNginx, isNodeProcess } from '../variants.ts';
 
 /** CPU µs per request: the node, nginx (none direct) and wrk itself. */
 export interface RequestCost {
@@ -41,8 +41,7 @@ async function wrk(
   seconds: number,
   servers: number[],
 ): Promise<Round> {
-  // Not by the name `node`: Node 24 names its main thread MainThread.
-  const node = servers.filter((pid) => !isNginx(pid) && programName(pid) !== 'redis-server');
+  const node = servers.filter(isNodeProcess);
   const nginx = servers.filter(isNginx);
   const before = { node: cpuSeconds(node), nginx: cpuSeconds(nginx) };
   const out = await $({

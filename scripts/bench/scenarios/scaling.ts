@@ -3,7 +3,7 @@
 // deliveries per second, so that server CPU per million deliveries is compared like for like.
 import type { Generators } from '../load/generators.ts';
 import type { Variant } from '../variants.ts';
-import { connect, type FanoutSettings, fixedLoad, P99_LIMIT_MS } from './fanout.ts';
+import { connect, type FanoutSettings, P99_LIMIT_MS, warmedFixedLoad } from './fanout.ts';
 
 export interface Shape {
   /** Which curve the shape is a point of. */
@@ -42,6 +42,28 @@ export const QUICK_SHAPES: readonly Shape[] = [
   { axis: 'rooms', subscribers: 200, rooms: 10 },
 ];
 
+/** A shape that could not be measured, and why. */
+export function failedPoint(
+  shape: Shape,
+  variant: string,
+  label: string,
+  failed: string,
+  rate = 0,
+): ScalingPoint {
+  const none = Number.NaN;
+  return {
+    ...shape,
+    variant,
+    label,
+    rate,
+    deliveredPerSec: 0,
+    cpuPerMillion: none,
+    p50: none,
+    p99: none,
+    failed,
+  };
+}
+
 /**
  * Every shape on one running variant: the room (or rooms) opened afresh, a warm-up step, then
  * the fixed-load rounds at `deliveriesPerSec`. A shape that fails is recorded as failed.
@@ -66,8 +88,7 @@ export async function scaleShapes(
     try {
       await generators.closeAll();
       await connect(variant, generators, settings, say);
-      await fixedLoad(variant, generators, { ...settings, fixedRounds: 1, stepMs: 1000 }, rate);
-      const fixed = await fixedLoad(variant, generators, settings, rate);
+      const fixed = await warmedFixedLoad(variant, generators, settings, rate);
       points.push({
         ...point,
         deliveredPerSec: fixed.deliveredPerSec,
@@ -83,14 +104,7 @@ export async function scaleShapes(
     } catch (error) {
       const message = (error as Error).message.split('\n')[0] as string;
       say(`${variant.name}: ${shape.subscribers} in ${shape.rooms} room(s) failed: ${message}`);
-      points.push({
-        ...point,
-        deliveredPerSec: 0,
-        cpuPerMillion: Number.NaN,
-        p50: Number.NaN,
-        p99: Number.NaN,
-        failed: message,
-      });
+      points.push(failedPoint(shape, variant.name, variant.label, message, rate));
     }
   }
   await generators.closeAll().catch(() => undefined);
