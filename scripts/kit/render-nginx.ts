@@ -74,6 +74,9 @@ export async function openFilesLimit(): Promise<number> {
   return hard === 'unlimited' ? 65536 : Math.min(Number(hard), 65536);
 }
 
+/** `server` lines as they stand in the template's upstream blocks. */
+const indented = (lines: readonly string[]) => lines.map((line) => `        ${line}`).join('\n');
+
 export async function nginxVariables(
   config: KitConfig,
   dir: RunDir,
@@ -89,9 +92,8 @@ export async function nginxVariables(
     WORKER_CONNECTIONS: String(rlimit - RESERVED_FDS),
     NGINX_DIR: dir.nginx,
     LOG_DIR: dir.logs,
-    UPSTREAM_SERVERS: upstreamServers(config, dir)
-      .map((line) => `        ${line}`)
-      .join('\n'),
+    UPSTREAM_SERVERS: indented(upstreamServers(config, dir, 'passive')),
+    UPGRADE_SERVERS: indented(upstreamServers(config, dir, 'none')),
   };
 }
 

@@ -24,7 +24,9 @@ export type Upstream =
  * for fail_timeout, then tries it again with one request. Without it (max_fails=0, right for
  * local nodes, see nginx.conf.template) every request of a client hashed to a lost host waits the
  * connect timeout before moving on. The upstream's `zone` shares that state between the workers.
- * Measured in test/multihost/across-hosts.test.ts ("loses host 1 whole").
+ * Measured in test/multihost/across-hosts.test.ts ("loses host 1 whole"). Not for new WebSockets:
+ * nginx readmits a node it marked down with one trial request per fail_timeout, and a WebSocket
+ * counts as a success only when it closes (test/multihost/recovery-across-hosts.test.ts).
  */
 export const REMOTE_HEALTH = 'max_fails=1 fail_timeout=5s';
 
@@ -94,11 +96,20 @@ export function chooseUpstream(config: KitConfig, dir: RunDir): Upstream {
   return { kind: 'tcp', why };
 }
 
-/** nginx's `server` lines for the upstream block, in the order UPSTREAMS lists them. */
-export function upstreamServers(config: KitConfig, dir: RunDir): string[] {
+/**
+ * nginx's `server` lines for an upstream block, in the order UPSTREAMS lists them. `health`: with
+ * passive health for nodes on other hosts (socketio_nodes); without it for every node
+ * (socketio_upgrades, which new WebSockets use: see nginx.conf.template for why).
+ */
+export function upstreamServers(
+  config: KitConfig,
+  dir: RunDir,
+  health: 'passive' | 'none' = 'passive',
+): string[] {
   const upstream = chooseUpstream(config, dir);
   if (upstream.kind === 'remote') {
-    return upstream.nodes.map((node) => `server ${node.host}:${node.port} ${REMOTE_HEALTH};`);
+    const marks = health === 'passive' ? REMOTE_HEALTH : 'max_fails=0';
+    return upstream.nodes.map((node) => `server ${node.host}:${node.port} ${marks};`);
   }
   const host = config.nodeHost.includes(':') ? `[${config.nodeHost}]` : config.nodeHost;
   return config.nodePorts.map((port) => {

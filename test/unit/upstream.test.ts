@@ -77,7 +77,7 @@ describe('the way from nginx to the nodes', () => {
     );
   });
 
-  it('is the nodes UPSTREAMS names, in its order, over TCP with passive health', () => {
+  it('is the nodes UPSTREAMS names, in its order, over TCP with passive health but for new WebSockets', () => {
     const config = loadKitConfig({
       RUN_DIR: join(root, 'lb'),
       KIT_ROLE: 'balancer',
@@ -88,6 +88,12 @@ describe('the way from nginx to the nodes', () => {
       'server 198.18.0.12:6001 max_fails=1 fail_timeout=5s;',
       'server 198.18.0.11:6001 max_fails=1 fail_timeout=5s;',
       'server [fd00::3]:6002 max_fails=1 fail_timeout=5s;',
+    ]);
+    // New WebSockets go to the same nodes, in the same order, without passive health.
+    assert.deepEqual(upstreamServers(config, dir, 'none'), [
+      'server 198.18.0.12:6001 max_fails=0;',
+      'server 198.18.0.11:6001 max_fails=0;',
+      'server [fd00::3]:6002 max_fails=0;',
     ]);
     // A balancer without UPSTREAMS proxies to NODE_HOST's NODE_PORTS, the same way.
     const alone = loadKitConfig({
