@@ -12,14 +12,19 @@ function statFields(pid: number): string[] | undefined {
   }
 }
 
-/** Whether a process with this pid exists (ours or not). */
+/**
+ * Whether a process with this pid is running (ours or not). A zombie is not: it has exited and
+ * let go of its ports and files, and only waits for its parent to reap it, which an init that
+ * reaps lazily (a container's) may take seconds to do: down.sh waited 1.7 s for each supervisor.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const state = statFields(pid)?.[0];
+  return state !== 'Z' && state !== 'X';
 }
 
 /** Kernel start time (clock ticks since boot): a pid reused by another process has another. */
