@@ -9,6 +9,7 @@ import { availableParallelism, cpus, freemem, release, totalmem } from 'node:os'
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from '../services/node/config.ts';
+import { HEARTBEAT_S } from '../services/node/socket-options.ts';
 import { Generators } from './bench/load/generators.ts';
 import { svgCurves } from './bench/plot.ts';
 import { holdConnections, socketIoAlone } from './bench/scenarios/connections.ts';
@@ -31,6 +32,8 @@ import {
 import { markdown, type Results, svgChart, targets } from './bench/summary.ts';
 import {
   LABELS,
+  lendKit,
+  returnKit,
   startKitVariant,
   startVariant,
   type Variant,
@@ -243,7 +246,8 @@ const scenarioFailures: NonNullable<Results['scenarioFailures']> = [];
 
 /** The connection steps on a fresh kit with a heartbeat of `heartbeatS`. */
 async function connectionSteps(heartbeatS: number) {
-  const kit = await startKitVariant({ env: { HEARTBEAT: String(heartbeatS) } });
+  const env = heartbeatS === HEARTBEAT_S.default ? {} : { HEARTBEAT: String(heartbeatS) };
+  const kit = await startKitVariant({ env });
   let generators: Generators | undefined;
   try {
     generators = await Generators.start(quick ? 2 : 4);
@@ -283,6 +287,7 @@ async function connectionsAll(): Promise<NonNullable<Results['connections']>> {
 async function main(): Promise<void> {
   await ensureSystemPackages([NGINX, REDIS, HAPROXY, WRK], say);
   say(`bench (${quick ? 'quick' : 'full'}): ${only.join(', ')}`);
+  if (quick) lendKit();
   const partial: Omit<Results, 'targets'> = {
     command: `npm run bench${quick ? ' -- --quick' : ''}`,
     mode: quick ? 'quick' : 'full',
@@ -339,6 +344,7 @@ async function main(): Promise<void> {
   await scenario('hashing', async () => {
     partial.hashing = await hashDistribution(HASH_CLIENTS, say);
   });
+  await returnKit();
   partial.durationSeconds = Math.round((Date.now() - began) / 1000);
 
   const results: Results = { ...partial, targets: targets(partial) };

@@ -65,7 +65,34 @@ export interface KitVariantOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * A quick run, a smoke test that measures nothing, starts the kit with its defaults once and lends
+ * it to every variant and scenario that asks for that kit (`lendKit`; `returnKit` stops it at the
+ * end). A full run starts one each, so that no figure carries what the one before left.
+ */
+let lending: { kit?: Promise<Variant> } | undefined;
+
+export function lendKit(): void {
+  lending = {};
+}
+
+export async function returnKit(): Promise<void> {
+  const lent = lending?.kit;
+  lending = undefined;
+  await (await lent?.catch(() => undefined))?.stop();
+}
+
 export async function startKitVariant(options: KitVariantOptions = {}): Promise<Variant> {
+  const defaults =
+    (options.name ?? 'kit') === 'kit' &&
+    options.nodes === undefined &&
+    Object.keys(options.env ?? {}).length === 0;
+  if (lending === undefined || !defaults) return launchKitVariant(options);
+  lending.kit ??= launchKitVariant(options);
+  return { ...(await lending.kit), stop: async () => {} };
+}
+
+async function launchKitVariant(options: KitVariantOptions): Promise<Variant> {
   const name = options.name ?? 'kit';
   const kit = await launchKit({
     nodes: options.nodes ?? (name === 'kit-cores' ? CORES : 4),

@@ -102,6 +102,7 @@ export async function holdConnections(
   const nodePids = () => variant.pids().filter(isNodeProcess);
   await settle(quietMs);
   const heapBefore = await Promise.all(nodes.map(heapOf));
+  const clientsBefore = heapBefore.reduce((a, h) => a + h.clients, 0);
   const nodeRssBefore = rssBytes(nodePids());
   const nginxBefore = rssBytes(nginxPids());
   const idleBaseline = await cpuPercent(variant.pids(), idleMs);
@@ -120,7 +121,8 @@ export async function holdConnections(
     await settle(holdMs);
     const idle = await cpuPercent(variant.pids(), idleMs);
     const heaps = await Promise.all(nodes.map(heapOf));
-    const held = heaps.reduce((a, h) => a + h.clients, 0);
+    // Clients a quick run's lent kit still had from the scenario before are not this step's.
+    const held = heaps.reduce((a, h) => a + h.clients, 0) - clientsBefore;
     const per = (bytes: number) => Math.round(bytes / Math.max(1, held));
     const heapGrowth = heaps.reduce(
       (a, h, i) => a + h.heapUsed - (heapBefore[i]?.heapUsed ?? 0),
