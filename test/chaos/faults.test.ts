@@ -183,28 +183,34 @@ describe('faults under load', { timeout: 300_000 }, () => {
     await Promise.all(loops);
     await allConnected(members);
 
-    const reader = await chatUser(kit.url, 200, { username: 'auditor' });
+    // Auditors read the rooms back, four at once: join answers with the latest 50, older ones
+    // page in, newest first. Each is paced under the per-socket rate limit (10 events/s).
     const stored = new Set<string>();
-    // join answers with the latest 50; older ones page in, newest first. Paced under the
-    // per-socket rate limit (10 events/s).
-    const paced = async <T>(event: string, payload: unknown) => {
-      await new Promise((r) => setTimeout(r, 110));
-      return (await ask(reader.socket, event, payload)) as T;
-    };
-    for (const name of new Set(acked.values())) {
-      let page = (await paced<{ history: Array<{ id: string }> }>('join', name)).history;
-      while (page.length > 0) {
-        for (const m of page) stored.add(m.id);
-        const oldest = page.map((m) => m.id).sort()[0];
-        page = (
-          await paced<{ history: Array<{ id: string }> }>('room history', {
-            room: name,
-            before: oldest,
-          })
-        ).history;
-      }
-    }
-    reader.socket.disconnect();
+    const rooms = [...new Set(acked.values())];
+    const AUDITORS = 4;
+    await Promise.all(
+      Array.from({ length: AUDITORS }, async (_, a) => {
+        const reader = await chatUser(kit.url, 200 + a, { username: `auditor${a}` });
+        const paced = async <T>(event: string, payload: unknown) => {
+          await new Promise((r) => setTimeout(r, 110));
+          return (await ask(reader.socket, event, payload)) as T;
+        };
+        for (const name of rooms.filter((_, i) => i % AUDITORS === a)) {
+          let page = (await paced<{ history: Array<{ id: string }> }>('join', name)).history;
+          while (page.length > 0) {
+            for (const m of page) stored.add(m.id);
+            const oldest = page.map((m) => m.id).sort()[0];
+            page = (
+              await paced<{ history: Array<{ id: string }> }>('room history', {
+                room: name,
+                before: oldest,
+              })
+            ).history;
+          }
+        }
+        reader.socket.disconnect();
+      }),
+    );
     const lost = [...acked.keys()].filter((id) => !stored.has(id));
     const longest = Math.max(...members.map((m) => m.longestDownMs));
     console.log(
