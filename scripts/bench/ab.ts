@@ -1,9 +1,11 @@
 // A/B of kit configurations on server CPU per delivery, the bench's headline figure:
 //
 //   node --import tsx scripts/bench/ab.ts [--reps 3] [--rate 60] [--subscribers 500] \
-//     'four:' 'two:nodes=2' 'six:NGINX_WORKERS=6'
+//     'four:' 'two:nodes=2' 'six:NGINX_WORKERS=6' 'docs:variant=docs-nginx'
 //
-// Each arm is `name:` and comma-separated settings: `nodes=N`, or a kit variable (`VAR=value`).
+// Each arm is `name:` and comma-separated settings: `nodes=N`, or a kit variable (`VAR=value`);
+// or `variant=` and one of the bench's other variants (the docs' nginx, the plain process, …),
+// to read a target's ratio from A B B A runs rather than from one point of a full run.
 // The arms run in turn, forwards then backwards (A B B A …), each on a fresh kit with the same
 // room and load, so that a machine getting busier or quieter weighs on every arm alike; medians
 // and their ratios to the first arm come from this one run.
@@ -13,10 +15,12 @@ import { Generators } from './load/generators.ts';
 import { connect, type FanoutSettings, warmedFixedLoad } from './scenarios/fanout.ts';
 import { median } from './stats.ts';
 import { nginxShare } from './summary.ts';
-import { startKitVariant } from './variants.ts';
+import { LABELS, startKitVariant, startVariant, type VariantName } from './variants.ts';
 
 interface Arm {
   name: string;
+  /** Another of the bench's variants instead of a kit. */
+  variant?: VariantName;
   nodes?: number;
   env: Record<string, string>;
 }
@@ -39,11 +43,19 @@ function parseArm(text: string): Arm {
     const [key, value] = setting.split(/=(.*)/s) as [string, string?];
     if (value === undefined) throw new Error(`"${setting}" in arm ${name}: expected KEY=value`);
     if (key === 'nodes') arm.nodes = positive(`nodes in arm ${name}`, value);
-    else if (OWN.includes(key))
+    else if (key === 'variant') {
+      if (!(value in LABELS) || value === 'kit')
+        throw new Error(
+          `variant "${value}" in arm ${name}: one of ${Object.keys(LABELS).join(', ')}`,
+        );
+      arm.variant = value as VariantName;
+    } else if (OWN.includes(key))
       throw new Error(`${key} in arm ${name}: the harness gives each kit its own`);
     else if (/^[A-Z][A-Z0-9_]*$/.test(key)) arm.env[key] = value;
-    else throw new Error(`"${key}" in arm ${name}: nodes or a kit variable`);
+    else throw new Error(`"${key}" in arm ${name}: nodes, variant or a kit variable`);
   }
+  if (arm.variant && (arm.nodes !== undefined || Object.keys(arm.env).length > 0))
+    throw new Error(`arm ${name}: a variant takes no kit settings`);
   return arm;
 }
 
@@ -97,7 +109,9 @@ const say = (line: string) => process.stderr.write(`${line}\n`);
 
 /** One arm once: a fresh kit, the room, a warm-up, then the fixed load's rounds. */
 async function measure(arm: Arm): Promise<Run> {
-  const kit = await startKitVariant({ nodes: arm.nodes, env: arm.env });
+  const kit = arm.variant
+    ? await startVariant(arm.variant)
+    : await startKitVariant({ nodes: arm.nodes, env: arm.env });
   let generators: Generators | undefined;
   try {
     generators = await Generators.start(3);
