@@ -71,9 +71,42 @@ describe('nginx configuration', () => {
     const conf = readFileSync(await renderNginx(config, dir), 'utf8');
     assert.match(conf, /server 198\.18\.0\.12:6001 max_fails=1 /);
     const retries = [...conf.matchAll(/^\s*proxy_next_upstream ([^;]*);/gm)].map((m) => m[1]);
-    assert.deepEqual(retries, ['error timeout http_502', 'error timeout http_502 http_503']);
+    assert.deepEqual(retries, [
+      'error timeout http_502',
+      'error timeout http_502 http_503',
+      'error timeout http_502 http_503',
+    ]);
     const socketIo = conf.slice(conf.indexOf('location /socket.io/'));
-    assert.match(socketIo.slice(0, socketIo.indexOf('}')), /http_503/);
+    assert.match(socketIo.slice(0, socketIo.indexOf('location @new_websocket')), /http_503/);
+  });
+
+  it('sends new WebSockets to the same nodes, in the same order, without passive health', async () => {
+    const config = loadKitConfig({
+      KIT_ROLE: 'balancer',
+      UPSTREAMS: '198.18.0.12:6001,198.18.0.13:6001,198.18.0.11:6002',
+      RUN_DIR: join(root, 'remote2'),
+    });
+    const dir = runDir(config.runDir);
+    prepareRunDir(dir);
+    const conf = readFileSync(await renderNginx(config, dir), 'utf8');
+    const block = (name: string) => {
+      const from = conf.indexOf(`upstream ${name} {`);
+      assert.ok(from >= 0, `upstream ${name}`);
+      const text = conf.slice(from, conf.indexOf('}', from));
+      return [...text.matchAll(/^\s*server (\S+) ([^;]*);/gm)].map((m) => [m[1], m[2]]);
+    };
+    const nodes = block('socketio_nodes');
+    const upgrades = block('socketio_upgrades');
+    assert.deepEqual(
+      upgrades.map(([address]) => address),
+      nodes.map(([address]) => address),
+    );
+    assert.ok(nodes.every(([, marks]) => marks === 'max_fails=1 fail_timeout=5s'));
+    assert.ok(upgrades.every(([, marks]) => marks === 'max_fails=0'));
+    // Every upstream a location proxies to is defined.
+    for (const [, name] of conf.matchAll(/proxy_pass http:\/\/([^;/]+);/g)) {
+      assert.match(conf, new RegExp(`upstream ${name} \\{`), `upstream ${name}`);
+    }
   });
 
   it('leaves nginx variables alone and fills in the kit placeholders', () => {

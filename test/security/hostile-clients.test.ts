@@ -221,6 +221,8 @@ describe('hostile clients against the chat (Admin UI on)', () => {
   for (const [what, query, net] of [
     ['`SID=` in capitals', '&SID=not-a-session', 61],
     ['a second, empty `sid=`', '&sid=not-a-session&sid=', 65],
+    ['a second `sid` without `=`', '&sid=not-a-session&sid', 66],
+    ['a `sid` spelt `%73id`', '&sid=not-a-session&%73id=', 67],
   ] as const) {
     it(`counts ${what} as a handshake in nginx, as engine.io does`, async () => {
       const url = `${kit.url}/socket.io/?EIO=4&transport=polling${query}`;
