@@ -21,7 +21,7 @@ export function killGroup(pid: number): void {
 
 /**
  * Stops `pid` and waits for it to exit. `exited` is the parent's own view (a child's 'exit'
- * event) where there is one: a child that has exited but not been reaped still counts as alive.
+ * event) where there is one; otherwise /proc's (alive: a zombie has exited).
  */
 export async function stopProcess(
   pid: number,

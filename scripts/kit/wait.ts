@@ -31,11 +31,19 @@ export async function waitUntil<T>(
     Number.POSITIVE_INFINITY,
     expBackoff(maxIntervalMs, intervalMs),
     async (): Promise<{ value: T } | { failed: string }> => {
-      const value = await probe();
+      // A probe that throws (a refused connection, say) is tried again too, until the deadline.
+      let value: T | undefined | false;
+      let error: Error | undefined;
+      try {
+        value = await probe();
+      } catch (thrown) {
+        error = thrown as Error;
+      }
       if (value !== undefined && value !== false) return { value };
       const why = hopeless?.();
       if (why !== undefined) return { failed: why };
-      if (Date.now() >= deadline) return { failed: `not after ${timeoutMs / 1000}s` };
+      if (Date.now() >= deadline)
+        return { failed: `not after ${timeoutMs / 1000}s${error ? ` (${error.message})` : ''}` };
       throw new NotYet();
     },
   );
