@@ -287,7 +287,6 @@ async function connectionsAll(): Promise<NonNullable<Results['connections']>> {
 async function main(): Promise<void> {
   await ensureSystemPackages([NGINX, REDIS, HAPROXY, WRK], say);
   say(`bench (${quick ? 'quick' : 'full'}): ${only.join(', ')}`);
-  if (quick) lendKit();
   const partial: Omit<Results, 'targets'> = {
     command: `npm run bench${quick ? ' -- --quick' : ''}`,
     mode: quick ? 'quick' : 'full',
@@ -305,6 +304,18 @@ async function main(): Promise<void> {
     fanout: [],
     scenarioFailures,
   };
+  // Stopped however the scenarios end (a quick run's kit is started detached).
+  if (quick) lendKit();
+  try {
+    await scenarios(partial);
+  } finally {
+    await returnKit();
+  }
+  await report(partial);
+}
+
+/** Every scenario asked for, in turn; one that fails is reported and the others still run. */
+async function scenarios(partial: Omit<Results, 'targets'>): Promise<void> {
   /** A scenario that fails is reported and the others still run. */
   const scenario = async (name: Scenario, run: () => Promise<void>) => {
     if (!only.includes(name)) return;
@@ -344,7 +355,10 @@ async function main(): Promise<void> {
   await scenario('hashing', async () => {
     partial.hashing = await hashDistribution(HASH_CLIENTS, say);
   });
-  await returnKit();
+}
+
+/** The run's figures: written where they belong, printed, and its failures made its exit code. */
+async function report(partial: Omit<Results, 'targets'>): Promise<void> {
   partial.durationSeconds = Math.round((Date.now() - began) / 1000);
 
   const results: Results = { ...partial, targets: targets(partial) };

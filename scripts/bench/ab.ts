@@ -1,6 +1,7 @@
 // A/B of kit configurations on server CPU per delivery, the bench's headline figure:
 //
 //   node --import tsx scripts/bench/ab.ts [--reps 3] [--rate 60] [--subscribers 500] \
+//     [--warmup 1] [--warmup-times 1] \
 //     'four:' 'two:nodes=2' 'six:NGINX_WORKERS=6' 'docs:variant=docs-nginx'
 //
 // Each arm is `name:` and comma-separated settings: `nodes=N`, or a kit variable (`VAR=value`);
@@ -44,9 +45,11 @@ function parseArm(text: string): Arm {
     if (value === undefined) throw new Error(`"${setting}" in arm ${name}: expected KEY=value`);
     if (key === 'nodes') arm.nodes = positive(`nodes in arm ${name}`, value);
     else if (key === 'variant') {
-      if (!(value in LABELS) || value === 'kit')
+      if (!Object.hasOwn(LABELS, value) || value === 'kit')
         throw new Error(
-          `variant "${value}" in arm ${name}: one of ${Object.keys(LABELS).join(', ')}`,
+          `variant "${value}" in arm ${name}: one of ${Object.keys(LABELS)
+            .filter((v) => v !== 'kit')
+            .join(', ')}`,
         );
       arm.variant = value as VariantName;
     } else if (OWN.includes(key))
@@ -72,18 +75,27 @@ const { values, positionals } = parseArgs({
     reps: { type: 'string', default: '3' },
     rate: { type: 'string', default: '60' },
     subscribers: { type: 'string', default: '500' },
+    // Before the measured rounds: seconds at `--warmup-times` the rate. A full run's fixed load
+    // comes after its capacity search, so its processes are warmer than one second makes them.
+    warmup: { type: 'string', default: '1' },
+    'warmup-times': { type: 'string', default: '1' },
   },
 });
 let arms: Arm[] = [];
 let reps = 0;
 let rate = 0;
 let subscribers = 0;
+let warm = { seconds: 1, times: 1 };
 try {
   arms = positionals.map(parseArm);
   if (arms.length < 2) throw new Error('give two arms or more');
   reps = positive('--reps', values.reps);
   rate = positive('--rate', values.rate);
   subscribers = positive('--subscribers', values.subscribers);
+  warm = {
+    seconds: positive('--warmup', values.warmup),
+    times: positive('--warmup-times', values['warmup-times']),
+  };
 } catch (error) {
   fail(
     'ab',
@@ -116,7 +128,7 @@ async function measure(arm: Arm): Promise<Run> {
   try {
     generators = await Generators.start(3);
     await connect(kit, generators, settings, say);
-    const fixed = await warmedFixedLoad(kit, generators, settings, rate);
+    const fixed = await warmedFixedLoad(kit, generators, settings, rate, warm);
     return {
       cpu: fixed.cpuPerMillion,
       nginx: nginxShare(fixed.cpuPerMillionByProcess),
@@ -142,7 +154,7 @@ for (let rep = 0; rep < reps; rep++) {
 const med = (name: string, key: keyof Run) => median((runs.get(name) ?? []).map((r) => r[key]));
 const first = arms[0] as Arm;
 const lines = [
-  `A/B at ${rate} pub/s to ${settings.subscribers} subscribers, ${reps} runs per arm (medians):`,
+  `A/B at ${rate} pub/s to ${settings.subscribers} subscribers, ${reps} runs per arm, warm-up ${warm.seconds} s at ${warm.times} × (medians):`,
   '',
   '| arm | CPU s per million | × first | nginx part | p50 | p99 | runs |',
   '| --- | ---: | ---: | ---: | ---: | ---: | --- |',

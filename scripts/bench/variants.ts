@@ -88,8 +88,13 @@ export async function startKitVariant(options: KitVariantOptions = {}): Promise<
     options.nodes === undefined &&
     Object.keys(options.env ?? {}).length === 0;
   if (lending === undefined || !defaults) return launchKitVariant(options);
-  lending.kit ??= launchKitVariant(options);
-  return { ...(await lending.kit), stop: async () => {} };
+  const lent = lending;
+  // A kit that failed to start is not lent again: the next scenario tries a start of its own.
+  lent.kit ??= launchKitVariant(options).catch((error) => {
+    lent.kit = undefined;
+    throw error;
+  });
+  return { ...(await lent.kit), stop: async () => {} };
 }
 
 async function launchKitVariant(options: KitVariantOptions): Promise<Variant> {

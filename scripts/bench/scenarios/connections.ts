@@ -5,6 +5,7 @@
 // connections directly: Socket.IO's own heap per connection, the floor under any node's.
 
 import { httpText } from '../../kit/probes.ts';
+import { waitUntil } from '../../kit/wait.ts';
 import type { Generators } from '../load/generators.ts';
 import type { Reply } from '../load/loadgen.ts';
 import { cpuSeconds, isNginx, isNodeProcess, rssBytes, type Variant } from '../variants.ts';
@@ -101,6 +102,13 @@ export async function holdConnections(
   const nginxPids = () => variant.pids().filter(isNginx);
   const nodePids = () => variant.pids().filter(isNodeProcess);
   await settle(quietMs);
+  // A quick run's lent kit may still be closing the clients of the scenario before: a few
+  // seconds for them to go; any left are not counted as this scenario's.
+  const clientsNow = async () =>
+    (await Promise.all(nodes.map(heapOf))).reduce((a, h) => a + h.clients, 0);
+  await waitUntil('the nodes to have no client', async () => (await clientsNow()) === 0, {
+    timeoutMs: 5000,
+  }).catch(() => undefined);
   const heapBefore = await Promise.all(nodes.map(heapOf));
   const clientsBefore = heapBefore.reduce((a, h) => a + h.clients, 0);
   const nodeRssBefore = rssBytes(nodePids());

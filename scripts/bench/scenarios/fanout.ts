@@ -226,8 +226,11 @@ export async function warmedFixedLoad(
   generators: Generators,
   settings: FanoutSettings,
   rate: number,
+  /** The warm-up: how long, and at what multiple of `rate`. */
+  warm: { seconds: number; times: number } = { seconds: 1, times: 1 },
 ): Promise<NonNullable<FanoutResult['fixed']>> {
-  await fixedLoad(variant, generators, { ...settings, fixedRounds: 1, stepMs: 1000 }, rate);
+  const warmUp = { ...settings, fixedRounds: 1, stepMs: warm.seconds * 1000 };
+  await fixedLoad(variant, generators, warmUp, rate * warm.times);
   return fixedLoad(variant, generators, settings, rate);
 }
 
