@@ -60,15 +60,20 @@ describe('nginx configuration', () => {
     assert.doesNotMatch(conf, /unix:/);
   });
 
-  it('retries a 503 on the next node only under /socket.io/ (elsewhere it would mark a node down)', async () => {
+  /** The configuration a balancer in front of `upstreams` renders, in RUN_DIR `folder`. */
+  async function balancerConf(upstreams: string, folder: string): Promise<string> {
     const config = loadKitConfig({
       KIT_ROLE: 'balancer',
-      UPSTREAMS: '198.18.0.12:6001,198.18.0.13:6001',
-      RUN_DIR: join(root, 'remote'),
+      UPSTREAMS: upstreams,
+      RUN_DIR: join(root, folder),
     });
     const dir = runDir(config.runDir);
     prepareRunDir(dir);
-    const conf = readFileSync(await renderNginx(config, dir), 'utf8');
+    return readFileSync(await renderNginx(config, dir), 'utf8');
+  }
+
+  it('retries a 503 on the next node only under /socket.io/ (elsewhere it would mark a node down)', async () => {
+    const conf = await balancerConf('198.18.0.12:6001,198.18.0.13:6001', 'remote');
     assert.match(conf, /server 198\.18\.0\.12:6001 max_fails=1 /);
     const retries = [...conf.matchAll(/^\s*proxy_next_upstream ([^;]*);/gm)].map((m) => m[1]);
     assert.deepEqual(retries, [
@@ -81,14 +86,10 @@ describe('nginx configuration', () => {
   });
 
   it('sends new WebSockets to the same nodes, in the same order, without passive health', async () => {
-    const config = loadKitConfig({
-      KIT_ROLE: 'balancer',
-      UPSTREAMS: '198.18.0.12:6001,198.18.0.13:6001,198.18.0.11:6002',
-      RUN_DIR: join(root, 'remote2'),
-    });
-    const dir = runDir(config.runDir);
-    prepareRunDir(dir);
-    const conf = readFileSync(await renderNginx(config, dir), 'utf8');
+    const conf = await balancerConf(
+      '198.18.0.12:6001,198.18.0.13:6001,198.18.0.11:6002',
+      'remote2',
+    );
     const block = (name: string) => {
       const from = conf.indexOf(`upstream ${name} {`);
       assert.ok(from >= 0, `upstream ${name}`);
