@@ -36,6 +36,7 @@ import {
   returnKit,
   startKitVariant,
   startVariant,
+  stopEveryKit,
   type Variant,
   type VariantName,
 } from './bench/variants.ts';
@@ -399,6 +400,14 @@ async function report(partial: Omit<Results, 'targets'>): Promise<void> {
     `\n${markdown(results)}\nwritten: ${written.map((f) => shortPath(join(out, f))).join(', ')}\n`,
   );
   if (failures.length > 0) fail('bench', `failed: ${failures.join('; ')}`, 'KIT_ERR_BENCH');
+}
+
+// Ctrl-C skips every finally: the kits, started detached, are stopped here.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping the kits still running`);
+    void stopEveryKit().finally(() => process.exit(130));
+  });
 }
 
 try {

@@ -72,6 +72,13 @@ export interface KitVariantOptions {
  */
 let lending: { kit?: Promise<Variant> } | undefined;
 
+/** Kits launched and not stopped yet: each runs detached, and outlives the bench unless stopped. */
+const running = new Set<{ stop(): Promise<void> }>();
+/** Kits starting now. */
+const launching = new Set<Promise<Variant>>();
+/** Set by stopEveryKit: no kit starts after it, and one that was starting is stopped. */
+let interrupted = false;
+
 export function lendKit(): void {
   lending = {};
 }
@@ -97,7 +104,19 @@ export async function startKitVariant(options: KitVariantOptions = {}): Promise<
   return { ...(await lent.kit), stop: async () => {} };
 }
 
+/** A kit started for a variant, tracked until it is up (or stopped, when interrupted meanwhile). */
 async function launchKitVariant(options: KitVariantOptions): Promise<Variant> {
+  const started = startTrackedKit(options);
+  launching.add(started);
+  try {
+    return await started;
+  } finally {
+    launching.delete(started);
+  }
+}
+
+async function startTrackedKit(options: KitVariantOptions): Promise<Variant> {
+  if (interrupted) throw new Error('the bench was interrupted');
   const name = options.name ?? 'kit';
   const kit = await launchKit({
     nodes: options.nodes ?? (name === 'kit-cores' ? CORES : 4),
@@ -110,6 +129,12 @@ async function launchKitVariant(options: KitVariantOptions): Promise<Variant> {
       ...options.env,
     },
   });
+  // Interrupted while it started: stopped at once, as every other kit was.
+  if (interrupted) {
+    await kit.stop();
+    throw new Error('the bench was interrupted');
+  }
+  running.add(kit);
   return {
     name,
     label: LABELS[name],
@@ -118,8 +143,20 @@ async function launchKitVariant(options: KitVariantOptions): Promise<Variant> {
     nodePorts: kit.nodePorts,
     nodeSockets: kit.nodePorts.map((p) => socketPath(runDirOf(kit.runDir), p)),
     pids: () => kit.pids(),
-    stop: () => kit.stop(),
+    stop: async () => {
+      await kit.stop();
+      running.delete(kit);
+    },
   };
+}
+
+/** Stops every kit still running (the bench interrupted: a signal skips its finally blocks). */
+export async function stopEveryKit(): Promise<void> {
+  interrupted = true;
+  lending = undefined;
+  await Promise.allSettled([...launching]);
+  await Promise.all([...running].map((kit) => kit.stop().catch(() => undefined)));
+  running.clear();
 }
 
 /**
