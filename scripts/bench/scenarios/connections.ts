@@ -103,14 +103,19 @@ export async function holdConnections(
   const nodePids = () => variant.pids().filter(isNodeProcess);
   await settle(quietMs);
   // A quick run's lent kit may still be closing the clients of the scenario before: a few
-  // seconds for them to go; any left are not counted as this scenario's.
-  const clientsNow = async () =>
-    (await Promise.all(nodes.map(heapOf))).reduce((a, h) => a + h.clients, 0);
-  await waitUntil('the nodes to have no client', async () => (await clientsNow()) === 0, {
-    timeoutMs: 5000,
-  }).catch(() => undefined);
-  const heapBefore = await Promise.all(nodes.map(heapOf));
-  const clientsBefore = heapBefore.reduce((a, h) => a + h.clients, 0);
+  // seconds for them to go; any left are not counted as this scenario's. The heap reading that
+  // found none is the baseline (each reading is a full GC on every node).
+  const clients = (heaps: Heap[]) => heaps.reduce((a, h) => a + h.clients, 0);
+  const readHeaps = () => Promise.all(nodes.map(heapOf));
+  const heapBefore = await waitUntil(
+    'the nodes to have no client',
+    async () => {
+      const heaps = await readHeaps();
+      return clients(heaps) === 0 && heaps;
+    },
+    { timeoutMs: 5000 },
+  ).catch(readHeaps);
+  const clientsBefore = clients(heapBefore);
   const nodeRssBefore = rssBytes(nodePids());
   const nginxBefore = rssBytes(nginxPids());
   const idleBaseline = await cpuPercent(variant.pids(), idleMs);
@@ -128,9 +133,9 @@ export async function holdConnections(
     );
     await settle(holdMs);
     const idle = await cpuPercent(variant.pids(), idleMs);
-    const heaps = await Promise.all(nodes.map(heapOf));
+    const heaps = await readHeaps();
     // Clients a quick run's lent kit still had from the scenario before are not this step's.
-    const held = heaps.reduce((a, h) => a + h.clients, 0) - clientsBefore;
+    const held = clients(heaps) - clientsBefore;
     const per = (bytes: number) => Math.round(bytes / Math.max(1, held));
     const heapGrowth = heaps.reduce(
       (a, h, i) => a + h.heapUsed - (heapBefore[i]?.heapUsed ?? 0),
