@@ -8,6 +8,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
 import type { AdapterName, NodeConfig, Recovery } from './config.ts';
 import { compareOffsets } from './continuity.ts';
+import { withOneBufferFrames } from './frames.ts';
 import { keySlot } from './key-slot.ts';
 
 /**
@@ -267,7 +268,7 @@ export async function connectRedis(
     pub,
     sub,
     data: data as Redis,
-    adapter: (key) => makeAdapter(config, pub, sub, key),
+    adapter: (key) => withOneBufferFrames(makeAdapter(config, pub, sub, key)),
     streams: (key) =>
       config.adapter === 'redis-streams' && config.recovery
         ? streamStore(pub, `${key}:stream`, config.recovery.streamCount)
