@@ -95,6 +95,58 @@ const CLUSTER_NODE = {
   refreshAfterMs: 500,
 } as const;
 
+/**
+ * A master's first connection still not made after this long is dropped and the topology looked
+ * up again (watchFirstConnects). A connect is given 1.5 s (CLUSTER_NODE).
+ */
+const FIRST_CONNECT_GIVE_UP_MS = 2000;
+
+/**
+ * node-redis 6.3 can route a shard to a dead master for good. After a failover the client was
+ * not told of (one given back by hand), its next command on that shard goes to the old master,
+ * now a replica, which answers MOVED to the new one. If the new master died meanwhile, the client
+ * looks the topology up from the replica (which still names the dead master), opens a connection
+ * to it and waits for that connection to be made, which never happens (a refused port is tried
+ * again every 0.5 s without end): the lookup never ends, and a connection that was never ready
+ * does not count as one reconnecting, so no other lookup is made. Every command on the shard then
+ * waits for good, long after the replica took over (test/multihost/cluster-client.test.ts; the
+ * multi-host test "loses host 1 whole" once saw half of host 1's clients never come back).
+ *
+ * So a master's first connection still not made after 2 s is dropped, which ends the lookup
+ * waiting on it, and the topology is looked up again; until the replica has taken over, the
+ * next attempt meets the same dead master and is dropped in turn.
+ */
+function watchFirstConnects(
+  cluster: Cluster,
+  log: FastifyBaseLogger,
+  name: string,
+): { stop(): void } {
+  const pendingSince = new Map<string, number>();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    for (const node of cluster.masters) {
+      const client = node.client;
+      // connectPromise: set while a node's first connection is being made, and only then.
+      if (node.connectPromise === undefined || client === undefined || client.isReady) {
+        pendingSince.delete(node.address);
+        continue;
+      }
+      const since = pendingSince.get(node.address) ?? now;
+      pendingSince.set(node.address, since);
+      if (now - since < FIRST_CONNECT_GIVE_UP_MS) continue;
+      pendingSince.delete(node.address);
+      log.warn(
+        { client: name, node: node.address },
+        'redis cluster: a master never answered; looking up the topology again',
+      );
+      client.destroy();
+      cluster._slots.rediscover().catch(() => {});
+    }
+  }, 500);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
 /** After a WAIT no replica answered, a shard's next WAITs are skipped for this long (see below). */
 const NO_REPLICA_PAUSE_MS = 5000;
 
@@ -209,21 +261,21 @@ export async function connectRedis(
     connectTimeout: 3000,
     socketTimeout: LIVENESS.socketTimeout,
   };
+  const watchdogs: { stop(): void }[] = [];
   const make = (name: string, disableOfflineQueue: boolean): Client => {
     if (config.redisCluster !== undefined) {
-      return watch(
-        name,
-        createCluster({
-          rootNodes: config.redisCluster.map((url) => ({ url })),
-          defaults: {
-            ...clusterDefaults(config.redisCluster),
-            disableOfflineQueue,
-            pingInterval: LIVENESS.pingInterval,
-            socket: { ...socket, ...CLUSTER_NODE.socket },
-          },
-          topologyRefreshOnReconnectionAttemptStrategy: CLUSTER_NODE.refreshAfterMs,
-        }) as unknown as Cluster,
-      );
+      const cluster = createCluster({
+        rootNodes: config.redisCluster.map((url) => ({ url })),
+        defaults: {
+          ...clusterDefaults(config.redisCluster),
+          disableOfflineQueue,
+          pingInterval: LIVENESS.pingInterval,
+          socket: { ...socket, ...CLUSTER_NODE.socket },
+        },
+        topologyRefreshOnReconnectionAttemptStrategy: CLUSTER_NODE.refreshAfterMs,
+      }) as unknown as Cluster;
+      watchdogs.push(watchFirstConnects(cluster, log, name));
+      return watch(name, cluster);
     }
     return watch(
       name,
@@ -279,6 +331,7 @@ export async function connectRedis(
       return names.length === 0 ? undefined : `redis unreachable (${names.join(', ')} client)`;
     },
     async close() {
+      for (const watchdog of watchdogs) watchdog.stop();
       await Promise.allSettled(
         // quit() waits for Redis to answer, which during an outage would hold up every drain.
         Object.values(clients).map((c) => (c.isReady ? c.close() : c.destroy())),

@@ -1,0 +1,107 @@
+// The nodes' Redis Cluster clients (services/node/redis.ts), run in the test process against a
+// real cluster across hosts: a failover they were not told of, then the master they did not
+// know killed.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import Fastify from 'fastify';
+import { connectRedis, type RedisClients } from '../../services/node/redis.ts';
+import { canMakeNamespaces, type Hosts, makeHosts, sayNotTested } from './harness/netns.ts';
+import {
+  keySlot,
+  MASTER_PORT,
+  REPLICA_PORT,
+  type RedisCluster,
+  slotRange,
+  startCluster,
+} from './harness/redis-cluster.ts';
+
+const can = canMakeNamespaces();
+if (!can.ok) {
+  sayNotTested('test/multihost/cluster-client.test.ts', can.why, [
+    "the nodes' cluster clients find a promoted replica after a MOVED led them to a dead master",
+  ]);
+} else {
+  describe("the nodes' Redis Cluster clients", { timeout: 300_000 }, () => {
+    let net: Hosts | undefined;
+    let cluster: RedisCluster | undefined;
+    let redis: RedisClients | undefined;
+
+    before(async () => {
+      net = makeHosts(3);
+      cluster = await startCluster(net.hosts);
+    });
+
+    after(async () => {
+      await redis?.close();
+      await cluster?.stop();
+      net?.cleanup();
+    });
+
+    it('find the promoted replica when a MOVED led them to a master killed before they reached it', async (t) => {
+      assert.ok(cluster);
+      const log = Fastify({ logger: false }).log;
+      redis = await connectRedis(
+        { redisCluster: [...cluster.seeds], redisUrl: '', adapter: 'redis', recovery: undefined },
+        log,
+        { onError: () => {}, onReady: () => {} },
+      );
+      const data = redis.data;
+      // Shard 1: its master on host 1, its replica on host 2.
+      const key = keyBetween(...slotRange(1, 3));
+      await data.set(key, 'kept');
+      const first = cluster.node(1, MASTER_PORT);
+      const second = cluster.node(2, REPLICA_PORT);
+      assert.equal(await cluster.command(first, 'WAIT', '1', '5000'), '1');
+
+      // The replica takes over by hand (a failover given back, as an operator does): the clients
+      // are not told, and go on sending shard 1's keys to host 1.
+      await cluster.command(second, 'CLUSTER', 'FAILOVER');
+      await waitFor(async () => (await cluster?.masterOf(key)) === second, 30_000);
+      await cluster.waitOk(30_000);
+      await waitFor(
+        async () => (await cluster?.replicasOf(second))?.includes(first) ?? false,
+        30_000,
+      );
+      assert.equal(await cluster.command(second, 'WAIT', '1', '5000'), '1');
+
+      // The new master dies before the clients ever connected to it. Host 1 answers the next
+      // command with MOVED to it, and its port refuses at once, until host 1 is master again.
+      const killed = await cluster.kill(second, 'SIGKILL');
+      assert.equal(killed.replica, first);
+      const asked = Date.now();
+      const during = data.get(key).catch((error: Error) => error.message);
+      const promotion = await cluster.waitPromotion(killed);
+      t.diagnostic(`host 1 master again ${promotion.promotedMs} ms after the kill`);
+
+      // Answered within 10 s of the promotion, by whichever attempt.
+      let answer: string | null | undefined;
+      while (answer !== 'kept' && Date.now() - asked < promotion.promotedMs + 10_000) {
+        answer = await Promise.race([
+          data.get(key).catch(() => undefined),
+          new Promise<undefined>((r) => setTimeout(r, 1000)),
+        ]);
+        if (answer !== 'kept') await new Promise((r) => setTimeout(r, 200));
+      }
+      const first_ = await Promise.race([during, new Promise((r) => setTimeout(r, 0, 'pending'))]);
+      t.diagnostic(
+        `the command sent at the kill: ${String(first_)}; shard 1 answered ${Date.now() - asked} ms after the kill`,
+      );
+      assert.equal(answer, 'kept', "shard 1's keys answer again after the promotion");
+      assert.notEqual(first_, 'pending', 'the command sent at the kill settled');
+    });
+  });
+}
+
+function keyBetween(from: number, to: number): string {
+  for (let i = 0; ; i++) {
+    if (from <= keySlot(`client:${i}`) && keySlot(`client:${i}`) <= to) return `client:${i}`;
+  }
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`not after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
