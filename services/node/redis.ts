@@ -96,8 +96,8 @@ const CLUSTER_NODE = {
 } as const;
 
 /**
- * A master's first connection still not made after this long is dropped and the topology looked
- * up again (watchFirstConnects). A connect is given 1.5 s (CLUSTER_NODE).
+ * A master's first connection still failing this long after its first failed attempt is given
+ * up (giveUpFirstConnects). An attempt is given 1.5 s (CLUSTER_NODE).
  */
 const FIRST_CONNECT_GIVE_UP_MS = 2000;
 
@@ -112,39 +112,44 @@ const FIRST_CONNECT_GIVE_UP_MS = 2000;
  * waits for good, long after the replica took over (test/multihost/cluster-client.test.ts; the
  * multi-host test "loses host 1 whole" once saw half of host 1's clients never come back).
  *
- * So a master's first connection still not made after 2 s is dropped, which ends the lookup
- * waiting on it, and the topology is looked up again; until the replica has taken over, the
- * next attempt meets the same dead master and is dropped in turn.
+ * So a master's first connection that still fails 2 s after its first failure is given up, and
+ * the topology looked up again; until the replica has taken over, the next attempt meets the
+ * same dead master and is given up in turn. It is given up right after a failed attempt, while
+ * the client waits to try again: its connect then ends at once and node-redis drops the client.
+ * (Destroyed during an attempt, a client whose attempt then succeeds stays, closed, as the
+ * shard's client, and every command on the shard fails.) The clients the streams adapter makes
+ * from `pub` (duplicate()) are watched too. Not covered: the subscribe connections. Their first
+ * connect carries, in its own closure only, the subscriptions to restore, which giving it up
+ * would lose; node-redis replaces them itself when a lookup drops their node.
  */
-function watchFirstConnects(
-  cluster: Cluster,
-  log: FastifyBaseLogger,
-  name: string,
-): { stop(): void } {
-  const pendingSince = new Map<string, number>();
-  const timer = setInterval(() => {
+function giveUpFirstConnects(cluster: Cluster, log: FastifyBaseLogger, name: string): void {
+  const failingSince = new WeakMap<object, number>();
+  let lastLogged = 0;
+  cluster.on('node-error', (_error: Error, where: { host?: string; port?: number }) => {
+    const node = cluster.masters.find((m) => m.host === where.host && m.port === where.port);
+    const client = node?.client;
+    // connectPromise: set while a node's first connection is being made, and only then.
+    if (node?.connectPromise === undefined || client === undefined || client.isReady) return;
     const now = Date.now();
-    for (const node of cluster.masters) {
-      const client = node.client;
-      // connectPromise: set while a node's first connection is being made, and only then.
-      if (node.connectPromise === undefined || client === undefined || client.isReady) {
-        pendingSince.delete(node.address);
-        continue;
-      }
-      const since = pendingSince.get(node.address) ?? now;
-      pendingSince.set(node.address, since);
-      if (now - since < FIRST_CONNECT_GIVE_UP_MS) continue;
-      pendingSince.delete(node.address);
+    const since = failingSince.get(client) ?? now;
+    failingSince.set(client, since);
+    if (now - since < FIRST_CONNECT_GIVE_UP_MS) return;
+    if (now - lastLogged > 5000) {
+      lastLogged = now;
       log.warn(
         { client: name, node: node.address },
-        'redis cluster: a master never answered; looking up the topology again',
+        'redis cluster: a master cannot be reached; looking up the topology again',
       );
-      client.destroy();
-      cluster._slots.rediscover().catch(() => {});
     }
-  }, 500);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+    client.destroy();
+    cluster._slots.rediscover().catch(() => {});
+  });
+  const duplicate = cluster.duplicate.bind(cluster);
+  cluster.duplicate = ((...args: Parameters<Cluster['duplicate']>) => {
+    const copy = duplicate(...args) as unknown as Cluster;
+    giveUpFirstConnects(copy, log, `${name} (duplicate)`);
+    return copy;
+  }) as unknown as Cluster['duplicate'];
 }
 
 /** After a WAIT no replica answered, a shard's next WAITs are skipped for this long (see below). */
@@ -261,7 +266,6 @@ export async function connectRedis(
     connectTimeout: 3000,
     socketTimeout: LIVENESS.socketTimeout,
   };
-  const watchdogs: { stop(): void }[] = [];
   const make = (name: string, disableOfflineQueue: boolean): Client => {
     if (config.redisCluster !== undefined) {
       const cluster = createCluster({
@@ -274,7 +278,7 @@ export async function connectRedis(
         },
         topologyRefreshOnReconnectionAttemptStrategy: CLUSTER_NODE.refreshAfterMs,
       }) as unknown as Cluster;
-      watchdogs.push(watchFirstConnects(cluster, log, name));
+      giveUpFirstConnects(cluster, log, name);
       return watch(name, cluster);
     }
     return watch(
@@ -331,7 +335,6 @@ export async function connectRedis(
       return names.length === 0 ? undefined : `redis unreachable (${names.join(', ')} client)`;
     },
     async close() {
-      for (const watchdog of watchdogs) watchdog.stop();
       await Promise.allSettled(
         // quit() waits for Redis to answer, which during an outage would hold up every drain.
         Object.values(clients).map((c) => (c.isReady ? c.close() : c.destroy())),
