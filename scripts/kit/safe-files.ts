@@ -1,9 +1,11 @@
 // Files the kit writes as root into RUN_DIR, written so that nobody else can redirect them: never
 // through a symbolic link (a link planted at a log's path would have root append to any file),
 // secrets only into files made new, and RUN_DIR refused when another user could plant things in it.
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
+  linkSync,
   lstatSync,
   openSync,
   readFileSync,
@@ -39,15 +41,25 @@ export function openLog(path: string): number {
   );
 }
 
-/** Writes a file that must not exist yet (no file, no link); `mode` 0600 keeps it private. */
+/**
+ * Writes a file that must not exist yet (no file, no link); `mode` 0600 keeps it private. It
+ * appears whole or not at all: written under a name of its own, then linked into place (link(2)
+ * fails when the name is taken, as O_EXCL does). Created empty and then written, it could be read
+ * empty in between: two up.sh at once took an up.lock read so for one left by a process gone,
+ * removed it, and both started (3 rounds in 150 of six processes racing, before this).
+ */
 export function createNew(path: string, content: string, mode = 0o600): void {
-  const fd = refuseLink(path, 'files', () =>
-    openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode),
-  );
+  const draft = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.new`;
+  const fd = openSync(draft, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
   try {
-    writeSync(fd, content);
+    try {
+      writeSync(fd, content);
+    } finally {
+      closeSync(fd);
+    }
+    refuseLink(path, 'files', () => linkSync(draft, path));
   } finally {
-    closeSync(fd);
+    rmSync(draft, { force: true });
   }
 }
 
