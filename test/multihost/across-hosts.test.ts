@@ -245,6 +245,17 @@ if (!capability.ok) {
      * A room conversation between a sender on host `from` and a receiver on host `to` through
      * balancer 0: a message every 100 ms, acknowledged or not, and when each arrived.
      */
+    /** Waits for a conversation's first messages; says how far they got when they do not come. */
+    async function flowing(talk: Awaited<ReturnType<typeof conversation>>): Promise<void> {
+      try {
+        await waitFor('messages flowing', () => (talk.arrived.size > 5 ? true : undefined), 10_000);
+      } catch (error) {
+        throw new Error(
+          `${(error as Error).message}: ${talk.acked.size} acknowledged, ${talk.arrived.size} arrived (sender on ${talk.sender.session.node}, receiver on ${talk.receiver.session.node})`,
+        );
+      }
+    }
+
     async function conversation(from: number, to: number, room: string) {
       const sender = await userOn(from, 0, `sender-${room}`);
       const receiver = await userOn(to, 0, `receiver-${room}`);
@@ -333,7 +344,7 @@ if (!capability.ok) {
 
     it('keeps every subscription through a slot migration under load', async () => {
       const talk = await conversation(1, 0, 'migration');
-      await waitFor('messages flowing', () => (talk.arrived.size > 5 ? true : undefined), 10_000);
+      await flowing(talk);
       const slot = keySlot('kit#/#');
       const from = await cluster.masterOf(slot);
       const began = Date.now();
@@ -358,7 +369,7 @@ if (!capability.ok) {
 
     it('survives a Redis master killed: delivery resumes within 10 s of the promotion, no acked message lost', async () => {
       const talk = await conversation(0, 1, 'failover');
-      await waitFor('messages flowing', () => (talk.arrived.size > 5 ? true : undefined), 10_000);
+      await flowing(talk);
       const pidsBefore = await healthPids();
       // The shard of the adapter's channel: every broadcast goes through it.
       const master = await cluster.masterOf('kit#/#');
@@ -423,7 +434,7 @@ if (!capability.ok) {
         away.push({ user });
       }
       assert.equal(away.length, 10, 'ten client addresses lead to host 1');
-      await waitFor('messages flowing', () => (talk.arrived.size > 5 ? true : undefined), 10_000);
+      await flowing(talk);
 
       const lostAt = Date.now();
       for (const entry of away) {
