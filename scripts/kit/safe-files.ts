@@ -41,22 +41,31 @@ export function openLog(path: string): number {
   );
 }
 
-/**
- * Writes a file that must not exist yet (no file, no link); `mode` 0600 keeps it private. It
- * appears whole or not at all: written under a name of its own, then linked into place (link(2)
- * fails when the name is taken, as O_EXCL does). Created empty and then written, it could be read
- * empty in between: two up.sh at once took an up.lock read so for one left by a process gone,
- * removed it, and both started (3 rounds in 150 of six processes racing, before this).
- */
-export function createNew(path: string, content: string, mode = 0o600): void {
+/** `content` in a new file of its own beside `path` (never through a link): its name. */
+function draftOf(path: string, content: string, mode: number): string {
   const draft = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.new`;
   const fd = openSync(draft, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
   try {
-    try {
-      writeSync(fd, content);
-    } finally {
-      closeSync(fd);
-    }
+    writeSync(fd, content);
+  } catch (error) {
+    rmSync(draft, { force: true });
+    throw error;
+  } finally {
+    closeSync(fd);
+  }
+  return draft;
+}
+
+/**
+ * Writes a file that must not exist yet (no file, no link); `mode` 0600 keeps it private. It
+ * appears whole or not at all: written as a draft, then linked into place (link(2) fails when the
+ * name is taken, as O_EXCL does). Created empty and then written, it could be read empty in
+ * between: two up.sh at once took an up.lock read so for one left by a process gone, removed it,
+ * and both started (3 rounds in 150 of six processes racing, before this).
+ */
+export function createNew(path: string, content: string, mode = 0o600): void {
+  const draft = draftOf(path, content, mode);
+  try {
     refuseLink(path, 'files', () => linkSync(draft, path));
   } finally {
     rmSync(draft, { force: true });
@@ -88,10 +97,13 @@ export function foreignControl(stats: Stats, owners: readonly number[]): string 
   return undefined;
 }
 
-/** Replaces `path` whole; the temporary file is made new, so a link planted there is not followed. */
+/** Replaces `path` whole; the draft is made new, so a link planted there is not followed. */
 export function writeAtomic(path: string, content: string, mode = 0o644): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  rmSync(tmp, { force: true });
-  createNew(tmp, content, mode);
-  renameSync(tmp, path);
+  const draft = draftOf(path, content, mode);
+  try {
+    renameSync(draft, path);
+  } catch (error) {
+    rmSync(draft, { force: true });
+    throw error;
+  }
 }
