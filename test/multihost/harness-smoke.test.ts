@@ -15,6 +15,7 @@ import {
   sayNotTested,
 } from './harness/netns.ts';
 import {
+  keyBetween,
   keySlot,
   MASTER_PORT,
   REPLICA_PORT,
@@ -174,12 +175,4 @@ if (!can.ok) {
       assert.deepEqual(processesOf(net), []);
     });
   });
-}
-
-/** A key whose slot lies in [from, to]. */
-function keyBetween(from: number, to: number): string {
-  for (let i = 0; ; i++) {
-    const slot = keySlot(`harness:${i}`);
-    if (from <= slot && slot <= to) return `harness:${i}`;
-  }
 }

@@ -119,6 +119,14 @@ function parseNodes(text: string): NodeLine[] {
 const infoField = (info: string, field: string) =>
   new RegExp(`^${field}:(.*)\\r?$`, 'm').exec(info)?.[1];
 
+/** A key whose slot lies in [from, to]. */
+export function keyBetween(from: number, to: number): string {
+  for (let i = 0; ; i++) {
+    const slot = keySlot(`harness:${i}`);
+    if (from <= slot && slot <= to) return `harness:${i}`;
+  }
+}
+
 /** The slots master i of n serves when the cluster is made. */
 export function slotRange(index: number, count: number): [number, number] {
   return [Math.floor((index * SLOTS) / count), Math.floor(((index + 1) * SLOTS) / count) - 1];
