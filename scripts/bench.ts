@@ -119,6 +119,7 @@ const ALL_VARIANTS: VariantName[] = [
   'cluster',
   'raw-ws',
   'nginx-floor',
+  'docs-floor',
 ];
 /** Run only when named (--variants): the kit with the streams adapter. */
 const OPTIONAL_VARIANTS: VariantName[] = ['kit-streams'];

@@ -252,6 +252,15 @@ export function markdown(r: Results): string {
         'no design with nginx in front and a server at least as costly as bare `ws` goes below that ratio.',
     );
   }
+  const docsFloor = r.fanout.find((f) => f.variant === 'docs-floor')?.fixed;
+  if (floor && docsFloor) {
+    lines.push(
+      '',
+      `**The docs' floor**: the same bare server behind the docs' nginx example (TCP, no keepalive) costs ${n(docsFloor.cpuPerMillion, 1)} s per million ` +
+        `(nginx ${n(nginxShare(docsFloor.cpuPerMillionByProcess), 1)}); behind the kit's way in, ${n(floor.cpuPerMillion, 1)}: ` +
+        `${n(floor.cpuPerMillion / docsFloor.cpuPerMillion, 2)} ×. Servers that cost more than the bare one, alike in both, bring the kit against the docs' example closer to 1 ×, never below that.`,
+    );
+  }
   for (const f of r.scenarioFailures ?? [])
     lines.push('', `**${f.scenario}**: failed (${f.error}).`);
   if (r.http) {

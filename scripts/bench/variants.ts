@@ -26,7 +26,8 @@ export type VariantName =
   | 'plain'
   | 'cluster'
   | 'raw-ws'
-  | 'nginx-floor';
+  | 'nginx-floor'
+  | 'docs-floor';
 
 export interface Variant {
   readonly name: VariantName;
@@ -55,6 +56,7 @@ export const LABELS: Record<VariantName, string> = {
   cluster: 'cluster + @socket.io/sticky (tutorials)',
   'raw-ws': 'raw ws (ceiling)',
   'nginx-floor': "nginx's floor: raw ws behind nginx that only proxies",
+  'docs-floor': "the docs' floor: raw ws behind the Socket.IO docs' nginx example",
 };
 
 export interface KitVariantOptions {
@@ -175,10 +177,9 @@ async function behindAnotherProxy(
   const [port] = (await freePorts(1)) as [number];
   const dir = mkdtempSync(join(tmpdir(), `kit-${name.replace(/^kit-/, '')}-`));
   const config = join(dir, template.replace(/\.template$/, ''));
-  const text = readFileSync(join(ROOT, 'scripts/bench/templates', template), 'utf8');
   writeFileSync(
     config,
-    renderTemplate(text, { DIR: dir, PORT: String(port), SERVERS: servers(kit) }),
+    renderTemplate(readTemplate(template), { DIR: dir, PORT: String(port), SERVERS: servers(kit) }),
   );
   const [binary, args] = command(config, dir);
   const proxy = spawn(binary, args, { stdio: 'ignore' });
@@ -239,10 +240,17 @@ export function startDocsNginxVariant(): Promise<Variant> {
  * bare `ws` server (servers/raw-ws.ts) on a Unix socket, behind an nginx that does nothing but
  * proxy (templates/floor-nginx.conf.template: the kit's worker count, keepalive, no limits, no
  * log). Its server CPU per delivery is nginx's share plus the cheapest server there is.
+ *
+ * `docs-floor` is the same server on a TCP port behind the docs' nginx example
+ * (templates/docs-nginx.conf.template): the least the docs' peer can cost. The kit's nodes cost
+ * both arms alike above the bare server, so the kit against the docs' example can go no lower
+ * than nginx-floor against docs-floor.
  */
-export async function startNginxFloor(): Promise<Variant> {
-  const [port] = (await freePorts(1)) as [number];
-  const dir = mkdtempSync(join(tmpdir(), 'kit-floor-'));
+export async function startNginxFloor(name: 'nginx-floor' | 'docs-floor'): Promise<Variant> {
+  const [port, serverPort] = (await freePorts(2)) as [number, number];
+  const dir = mkdtempSync(
+    join(tmpdir(), name === 'nginx-floor' ? 'kit-floor-' : 'kit-docs-floor-'),
+  );
   // nginx's workers run as nobody: they must pass the folder and open the socket in it.
   chmodSync(dir, 0o711);
   const socket = join(dir, 'raw-ws.sock');
@@ -254,24 +262,32 @@ export async function startNginxFloor(): Promise<Variant> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    server = await forkServer('raw-ws.ts', [socket]);
     const config = join(dir, 'nginx.conf');
-    const rlimit = await openFilesLimit();
-    const text = readFileSync(
-      join(ROOT, 'scripts/bench/templates/floor-nginx.conf.template'),
-      'utf8',
-    );
-    writeFileSync(
-      config,
-      renderTemplate(text, {
-        DIR: dir,
-        PORT: String(port),
-        SOCKET: socket,
-        WORKERS: String(autoWorkers(rlimit)),
-        RLIMIT: String(rlimit),
-        CONNECTIONS: String(rlimit - 200),
-      }),
-    );
+    if (name === 'nginx-floor') {
+      server = await forkServer('raw-ws.ts', [socket]);
+      const rlimit = await openFilesLimit();
+      writeFileSync(
+        config,
+        renderTemplate(readTemplate('floor-nginx.conf.template'), {
+          DIR: dir,
+          PORT: String(port),
+          SOCKET: socket,
+          WORKERS: String(autoWorkers(rlimit)),
+          RLIMIT: String(rlimit),
+          CONNECTIONS: String(rlimit - 200),
+        }),
+      );
+    } else {
+      server = await forkServer('raw-ws.ts', [String(serverPort)]);
+      writeFileSync(
+        config,
+        renderTemplate(readTemplate('docs-nginx.conf.template'), {
+          DIR: dir,
+          PORT: String(port),
+          SERVERS: `        server 127.0.0.1:${serverPort};`,
+        }),
+      );
+    }
     proxy = spawn('/usr/sbin/nginx', ['-p', dir, '-c', config, '-g', 'daemon off;'], {
       stdio: 'ignore',
     });
@@ -282,14 +298,18 @@ export async function startNginxFloor(): Promise<Variant> {
   }
   const pids = [proxy.pid as number, server.pid as number];
   return {
-    name: 'nginx-floor',
-    label: LABELS['nginx-floor'],
+    name,
+    label: LABELS[name],
     url: `http://127.0.0.1:${port}`,
     kind: 'ws',
     nodePorts: [],
     pids: () => processTree(pids),
     stop,
   };
+}
+
+function readTemplate(file: string): string {
+  return readFileSync(join(ROOT, 'scripts/bench/templates', file), 'utf8');
 }
 
 /**
@@ -373,7 +393,8 @@ export async function startVariant(name: VariantName): Promise<Variant> {
     case 'kit-streams':
       return startKitVariant({ name });
     case 'nginx-floor':
-      return startNginxFloor();
+    case 'docs-floor':
+      return startNginxFloor(name);
     case 'kit-haproxy':
       return startHaproxyVariant();
     case 'docs-nginx':

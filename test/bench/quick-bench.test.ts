@@ -22,7 +22,17 @@ it('npm run bench -- --quick runs every variant and scenario and writes its resu
   const results = JSON.parse(written('quick.json')) as Results;
   assert.deepEqual(
     results.fanout.map((f) => f.variant),
-    ['plain', 'kit', 'kit-cores', 'kit-haproxy', 'docs-nginx', 'cluster', 'raw-ws', 'nginx-floor'],
+    [
+      'plain',
+      'kit',
+      'kit-cores',
+      'kit-haproxy',
+      'docs-nginx',
+      'cluster',
+      'raw-ws',
+      'nginx-floor',
+      'docs-floor',
+    ],
   );
   for (const f of results.fanout) {
     // Carried load: a latency limit met is a speed, the benchmark's business (a busy CI machine
@@ -74,5 +84,6 @@ it('npm run bench -- --quick runs every variant and scenario and writes its resu
   assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-haproxy-')), []);
   assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-docs-nginx-')), []);
   assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-floor-')), []);
+  assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-docs-floor-')), []);
   rmSync(runDir, { recursive: true, force: true });
 });

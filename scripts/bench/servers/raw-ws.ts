@@ -1,14 +1,42 @@
 // The ceiling: a bare `ws` server doing the same room fan-out, one process, no Socket.IO.
 // Messages are JSON: {"join": room} or {"pub": room, "t": …, "pad": …}; a publication is sent
 // unchanged to every member of its room. Listens on a port, or on a Unix socket behind nginx
-// (the nginx floor, variants.ts).
+// (the nginx floors, variants.ts).
+//
+// The least a server can do per delivery: a publication's frame is made once, as one buffer, and
+// each member costs one write of it (the way Socket.IO's nodes write a broadcast, without their
+// per-packet work), so that no server, the kit's nodes included, writes a delivery for less.
 import { chmodSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { type WebSocket, WebSocketServer } from 'ws';
+import * as wsLib from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 
 /** A port on 127.0.0.1, or the path of a Unix socket (the nginx floor). */
 const where = process.argv[2] as string;
 const rooms = new Map<string, Set<WebSocket>>();
+
+/** ws's frame maker, which @types/ws leaves out. */
+const { Sender } = wsLib as unknown as {
+  Sender: { frame(data: Buffer, options: Record<string, boolean | number>): Buffer[] };
+};
+
+/** ws's own writer of a frame already made (engine.io writes Socket.IO's broadcasts with it). */
+interface WithSender {
+  _sender: { sendFrame(list: Buffer[]): void };
+}
+
+/** A text message's frame, once for all its recipients: a server's frames are not masked. */
+function textFrame(text: string): Buffer {
+  const parts = Sender.frame(Buffer.from(text), {
+    fin: true,
+    rsv1: false,
+    opcode: 1,
+    mask: false,
+    readOnly: false,
+  });
+  return Buffer.concat(parts);
+}
+
 const http = createServer((req, res) => {
   if (req.url === '/healthz') res.writeHead(200).end('{"status":"ok"}');
   else res.writeHead(404).end();
@@ -32,7 +60,12 @@ wss.on('connection', (ws) => {
       joined.add(message.join);
       ws.send('{"joined":true}');
     } else if (typeof message.pub === 'string') {
-      for (const member of rooms.get(message.pub) ?? []) member.send(text);
+      const members = rooms.get(message.pub);
+      if (!members) return;
+      const frame = textFrame(text);
+      for (const member of members)
+        if (member.readyState === WebSocket.OPEN)
+          (member as unknown as WithSender)._sender.sendFrame([frame]);
     }
   });
   ws.on('close', () => {
