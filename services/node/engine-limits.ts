@@ -51,8 +51,9 @@ export function closeNow(conn: Closable): void {
 }
 
 /**
- * Per connection, one listener on every packet written: the Socket.IO packet tally for /metrics,
- * and the unsent-output bound.
+ * Per connection, one listener on every packet Engine.IO writes: the Socket.IO packet tally for
+ * /metrics (broadcast frames written past Engine.IO are counted where they are written,
+ * frames.ts), and the unsent-output bound.
  */
 export function watchOutput(io: Server, metrics: NodeMetrics, log: FastifyBaseLogger): void {
   const tally = metrics.packetsSent;

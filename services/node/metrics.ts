@@ -8,7 +8,7 @@ export interface NodeMetrics {
   readonly redisErrors: Counter<'client'>;
   readonly redisReconnects: Counter<'client'>;
   readonly eventsReceived: Tally;
-  /** Socket.IO packets written to clients (see countPacketsSent). */
+  /** Socket.IO packets written to clients (engine-limits.ts watchOutput, and frames.ts). */
   readonly packetsSent: Tally;
   readonly adapterErrors: Counter;
   /** Connections closed for leaving too much output unsent (engine-limits.ts). */

@@ -10,6 +10,7 @@ import { peerAllowed, trustBalancers, viaProxy } from './client-address.ts';
 import type { NodeConfig } from './config.ts';
 import { registerEmitApi } from './emit-api.ts';
 import { handshakeLimiter, watchOutput } from './engine-limits.ts';
+import { writeBroadcastsDirectly } from './frames.ts';
 import { registerHealthRoutes } from './health.ts';
 import { createMetrics, type NodeMetrics, registerMetricsRoute } from './metrics.ts';
 import { guardNamespaces } from './namespace-guard.ts';
@@ -170,9 +171,22 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
     metrics.adapterErrors.inc();
     app.log.warn({ err: error.message }, 'adapter error');
   });
-  if (config.adminPasswordHash !== undefined) {
-    instrumentAdmin(io, redis.data, config.nodeId, config.adminPasswordHash);
-  }
+  const adminOutput =
+    config.adminPasswordHash === undefined
+      ? undefined
+      : instrumentAdmin(io, redis.data, config.nodeId, config.adminPasswordHash);
+  const packetsSent = metrics.packetsSent;
+  writeBroadcastsDirectly(
+    io,
+    adminOutput
+      ? (bytes) => {
+          packetsSent.count += 1;
+          adminOutput(bytes);
+        }
+      : () => {
+          packetsSent.count += 1;
+        },
+  );
 
   const notReadyReason = () => (draining ? 'draining' : redis.notReadyReason());
   registerHealthRoutes(app, { nodeId: config.nodeId, port: config.port }, io, { notReadyReason });
