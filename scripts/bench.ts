@@ -31,6 +31,7 @@ import {
 } from './bench/scenarios/scaling.ts';
 import { markdown, type Results, svgChart, targets } from './bench/summary.ts';
 import {
+  ALL_VARIANTS,
   LABELS,
   lendKit,
   returnKit,
@@ -110,17 +111,6 @@ const SCALING_RATE = quick ? 4_000 : 20_000;
 const SCALING_VARIANTS: VariantName[] = quick ? ['kit'] : ['kit', 'cluster'];
 const HTTP = quick ? { rounds: 1, seconds: 2 } : { rounds: 5, seconds: 5 };
 const HASH_CLIENTS = quick ? 1_000 : 4_000;
-const ALL_VARIANTS: VariantName[] = [
-  'plain',
-  'kit',
-  'kit-cores',
-  'kit-haproxy',
-  'docs-nginx',
-  'cluster',
-  'raw-ws',
-  'nginx-floor',
-  'docs-floor',
-];
 /** Run only when named (--variants): the kit with the streams adapter. */
 const OPTIONAL_VARIANTS: VariantName[] = ['kit-streams'];
 const VARIANTS = (args.variants?.split(',') ?? ALL_VARIANTS) as VariantName[];

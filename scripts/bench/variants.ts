@@ -59,6 +59,19 @@ export const LABELS: Record<VariantName, string> = {
   'docs-floor': "the docs' floor: raw ws behind the Socket.IO docs' nginx example",
 };
 
+/** The fan-out variants a full or quick run measures, in its order. */
+export const ALL_VARIANTS: VariantName[] = [
+  'plain',
+  'kit',
+  'kit-cores',
+  'kit-haproxy',
+  'docs-nginx',
+  'cluster',
+  'raw-ws',
+  'nginx-floor',
+  'docs-floor',
+];
+
 export interface KitVariantOptions {
   name?: 'kit' | 'kit-cores' | 'kit-streams';
   /** Nodes (four, as the contract's NODE_PORTS, when unset). */
@@ -242,7 +255,7 @@ export function startDocsNginxVariant(): Promise<Variant> {
  * log). Its server CPU per delivery is nginx's share plus the cheapest server there is.
  *
  * `docs-floor` is the same server on a TCP port behind the docs' nginx example
- * (templates/docs-nginx.conf.template): the least the docs' peer can cost. The kit's nodes cost
+ * (templates/docs-nginx.conf.template): the docs' peer with the cheapest server there is. The kit's nodes cost
  * both arms alike above the bare server, so the kit against the docs' example can go no lower
  * than nginx-floor against docs-floor.
  */

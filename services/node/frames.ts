@@ -45,7 +45,8 @@ export function withOneBufferFrames<F>(factory: F): F {
 // Engine.IO, which makes it a packet, queues it, emits four events, hands the queue to the
 // transport and waits for the write's callback before it takes the next: per recipient, more
 // than the write itself (measured with `npm run bench:ab`, 500 subscribers at 50 publications/s,
-// 4 runs each: 24.7 against 30.3 s of server CPU per million deliveries, p99 28.7 against 36.8 ms).
+// 4 A B B A runs: 27.5 against 31.1 s of server CPU per million deliveries, p99 33.1 against
+// 36.4 ms).
 // Where nothing is waiting (no packet queued, the transport free, nothing left unsent in the
 // socket), that frame is written at once, as the transport would write it; anywhere else it
 // takes Engine.IO's way, behind what waits, so a client's order is kept either way. A client

@@ -176,17 +176,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
       ? undefined
       : instrumentAdmin(io, redis.data, config.nodeId, config.adminPasswordHash);
   const packetsSent = metrics.packetsSent;
-  writeBroadcastsDirectly(
-    io,
-    adminOutput
-      ? (bytes) => {
-          packetsSent.count += 1;
-          adminOutput(bytes);
-        }
-      : () => {
-          packetsSent.count += 1;
-        },
-  );
+  writeBroadcastsDirectly(io, (bytes) => {
+    packetsSent.count += 1;
+    adminOutput?.(bytes);
+  });
 
   const notReadyReason = () => (draining ? 'draining' : redis.notReadyReason());
   registerHealthRoutes(app, { nodeId: config.nodeId, port: config.port }, io, { notReadyReason });

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import type { Results } from '../../scripts/bench/summary.ts';
+import { ALL_VARIANTS } from '../../scripts/bench/variants.ts';
 import { processesMentioning, runDoor } from '../harness/kit.ts';
 
 it('npm run bench -- --quick runs every variant and scenario and writes its results', {
@@ -22,17 +23,7 @@ it('npm run bench -- --quick runs every variant and scenario and writes its resu
   const results = JSON.parse(written('quick.json')) as Results;
   assert.deepEqual(
     results.fanout.map((f) => f.variant),
-    [
-      'plain',
-      'kit',
-      'kit-cores',
-      'kit-haproxy',
-      'docs-nginx',
-      'cluster',
-      'raw-ws',
-      'nginx-floor',
-      'docs-floor',
-    ],
+    ALL_VARIANTS,
   );
   for (const f of results.fanout) {
     // Carried load: a latency limit met is a speed, the benchmark's business (a busy CI machine
