@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { Server } from 'socket.io';
 import { clientAddress, fromLoopback, plain } from './client-address.ts';
+import { QUIET } from './health.ts';
 
 export interface NodeMetrics {
   readonly registry: Registry;
@@ -112,7 +113,7 @@ export function registerMetricsRoute(
   metrics: NodeMetrics,
   host: string,
 ): void {
-  app.get('/metrics', async (request, reply) => {
+  app.get('/metrics', QUIET, async (request, reply) => {
     const sameHost = plain(clientAddress(request.raw)) === host;
     if (!fromLoopback(request.raw) && !sameHost) {
       return reply.code(404).send({ error: 'not found' });
