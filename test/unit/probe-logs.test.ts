@@ -7,11 +7,11 @@ import { Writable } from 'node:stream';
 import { it } from 'node:test';
 import Fastify from 'fastify';
 import { Server } from 'socket.io';
-import { registerHealthRoutes } from '../../services/node/health.ts';
+import { QUIET, registerHealthRoutes } from '../../services/node/health.ts';
 import { createMetrics, registerMetricsRoute } from '../../services/node/metrics.ts';
 
 it('logs no request lines for probes and scrapes at info, and still logs other requests', async () => {
-  const lines: { msg?: string; req?: { url?: string }; reqId?: string; level: number }[] = [];
+  const lines: { msg?: string; req?: { url?: string }; level: number }[] = [];
   const stream = new Writable({
     write(chunk, _encoding, done) {
       for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
@@ -33,7 +33,7 @@ it('logs no request lines for probes and scrapes at info, and still logs other r
       request.log.warn('page warning');
       return 'ok';
     });
-    app.get('/warns', { logLevel: 'warn' }, async (request) => {
+    app.get('/warns', QUIET, async (request) => {
       request.log.warn('kept');
       return 'ok';
     });
@@ -48,7 +48,7 @@ it('logs no request lines for probes and scrapes at info, and still logs other r
     assert.deepEqual(requested, ['/page']);
     const completed = lines.filter((l) => l.msg === 'request completed');
     assert.equal(completed.length, 1, 'one "request completed", for /page');
-    // A route at warn still logs its warnings (the probes' routes use the same option).
+    // A route with the probes' option still logs its warnings.
     assert.deepEqual(
       lines.filter((l) => l.level === 40).map((l) => l.msg),
       ['page warning', 'kept'],
