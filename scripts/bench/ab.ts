@@ -1,6 +1,6 @@
 // A/B of kit configurations on server CPU per delivery, the bench's headline figure:
 //
-//   node --import tsx scripts/bench/ab.ts [--reps 3] [--rate 60] [--subscribers 500] \
+//   node --import tsx scripts/bench/ab.ts [--reps 3] [--rate 60] [--subscribers 500] [--rooms 1] \
 //     [--warmup 1] [--warmup-times 1] \
 //     'four:' 'two:nodes=2' 'six:NGINX_WORKERS=6' 'docs:variant=docs-nginx'
 //
@@ -75,6 +75,9 @@ const { values, positionals } = parseArgs({
     reps: { type: 'string', default: '3' },
     rate: { type: 'string', default: '60' },
     subscribers: { type: 'string', default: '500' },
+    // The subscribers dealt evenly over this many rooms, each publication to one of them (the
+    // scaling scenario's rooms curve: 600 subscribers over 100 rooms at 3333 pub/s).
+    rooms: { type: 'string', default: '1' },
     // Before the measured rounds: seconds at `--warmup-times` the rate. A full run's fixed load
     // comes after its capacity search, so its processes are warmer than one second makes them.
     warmup: { type: 'string', default: '1' },
@@ -85,6 +88,7 @@ let arms: Arm[] = [];
 let reps = 0;
 let rate = 0;
 let subscribers = 0;
+let rooms = 1;
 let warm = { seconds: 1, times: 1 };
 try {
   arms = positionals.map(parseArm);
@@ -92,6 +96,7 @@ try {
   reps = positive('--reps', values.reps);
   rate = positive('--rate', values.rate);
   subscribers = positive('--subscribers', values.subscribers);
+  rooms = positive('--rooms', values.rooms);
   warm = {
     seconds: positive('--warmup', values.warmup),
     times: positive('--warmup-times', values['warmup-times']),
@@ -99,7 +104,7 @@ try {
 } catch (error) {
   fail(
     'ab',
-    `${(error as Error).message} (usage: ab.ts [--reps 3] [--rate 60] [--subscribers 500] 'a:' 'b:nodes=2')`,
+    `${(error as Error).message} (usage: ab.ts [--reps 3] [--rate 60] [--subscribers 500] [--rooms 1] 'a:' 'b:nodes=2')`,
     'KIT_ERR_USAGE',
   );
 }
@@ -116,6 +121,7 @@ const settings: FanoutSettings = {
   again: false,
   drainMs: 1000,
   payloadBytes: 100,
+  rooms,
 };
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -154,7 +160,7 @@ for (let rep = 0; rep < reps; rep++) {
 const med = (name: string, key: keyof Run) => median((runs.get(name) ?? []).map((r) => r[key]));
 const first = arms[0] as Arm;
 const lines = [
-  `A/B at ${rate} pub/s to ${settings.subscribers} subscribers, ${reps} runs per arm, warm-up ${warm.seconds} s at ${warm.times} × (medians):`,
+  `A/B at ${rate} pub/s to ${settings.subscribers} subscribers${rooms > 1 ? ` over ${rooms} rooms` : ''}, ${reps} runs per arm, warm-up ${warm.seconds} s at ${warm.times} × (medians):`,
   '',
   '| arm | CPU s per million | × first | nginx part | p50 | p99 | runs |',
   '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
