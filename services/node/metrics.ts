@@ -69,9 +69,11 @@ export function createMetrics(nodeId: string, io: () => Server | undefined): Nod
 
   return {
     registry,
-    redisErrors: counter('redis_client_errors_total', 'Errors raised by the Redis clients', [
-      'client',
-    ]),
+    redisErrors: counter(
+      'redis_client_errors_total',
+      'Errors raised by the Redis clients, and publications dropped unsent',
+      ['client'],
+    ),
     redisReconnects: counter('redis_client_ready_total', 'Times a Redis client became ready', [
       'client',
     ]),

@@ -1,11 +1,19 @@
 // The node's Redis connections: three clients (publish, subscribe, data) to one Redis (REDIS_URL
 // or the kit's own), or three cluster clients to a Redis Cluster (REDIS_CLUSTER), and the adapter
 // made of the first two: the pub/sub adapter, or the sharded one (SPUBLISH/SSUBSCRIBE).
+
+import { setMaxListeners } from 'node:events';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { createAdapter as createStreamsAdapter } from '@socket.io/redis-streams-adapter';
 import { hashCode } from '@socket.io/redis-streams-adapter/dist/util.js';
 import type { FastifyBaseLogger } from 'fastify';
-import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
+import {
+  AbortError,
+  createClient,
+  createCluster,
+  type RedisClientType,
+  type RedisClusterType,
+} from 'redis';
 import type { AdapterName, NodeConfig, Recovery } from './config.ts';
 import { compareOffsets } from './continuity.ts';
 import { withOneBufferFrames } from './frames.ts';
@@ -26,9 +34,10 @@ type AdapterFactory =
 
 export interface RedisClients {
   /** Publishes for the adapter. Its offline queue stays on: what is published while Redis is
-   * away is sent when it returns, if within node-redis's 5 s command timeout (after that the
-   * publish is rejected: the emit API answers 503). With ADAPTER=redis-streams nothing waits
-   * there: continuity.ts refuses a write while the stream's connection is down. */
+   * away is sent when it returns, if within 5 s (node-redis's command timeout; for the adapters'
+   * publications on one Redis, PUBLICATION_BOUND_MS); after that the publication is dropped (the
+   * emit API answers 503). With ADAPTER=redis-streams nothing waits there: continuity.ts refuses
+   * a write while the stream's connection is down. */
   readonly pub: Client;
   /** Subscribes for the adapter. node-redis re-subscribes after a reconnect
    * (test/integration/redis-restart.test.ts and test/multihost/ prove it; see socket.io#4845,
@@ -242,16 +251,18 @@ export async function connectRedis(
   log: FastifyBaseLogger,
   events: RedisEvents,
 ): Promise<RedisClients> {
+  const lastLogged = new Map<string, number>();
+  const reportError = (name: string, error: Error) => {
+    events.onError(name, error);
+    // A Redis outage raises an error per reconnect attempt, and per publication that cannot be
+    // sent: one line a few seconds is enough.
+    if (Date.now() - (lastLogged.get(name) ?? 0) > 5000) {
+      lastLogged.set(name, Date.now());
+      log.warn({ client: name, err: error.message }, 'redis client error');
+    }
+  };
   const watch = <C extends Client>(name: string, client: C): C => {
-    let lastLogged = 0;
-    const onError = (error: Error) => {
-      events.onError(name, error);
-      // A Redis outage raises an error per reconnect attempt; one line a few seconds is enough.
-      if (Date.now() - lastLogged > 5000) {
-        lastLogged = Date.now();
-        log.warn({ client: name, err: error.message }, 'redis client error');
-      }
-    };
+    const onError = (error: Error) => reportError(name, error);
     client.on('error', onError);
     // A cluster client reports a lost node (a master killed, before its replica takes over) here.
     if (isCluster(client)) client.on('node-error', onError);
@@ -296,7 +307,8 @@ export async function connectRedis(
   const sub = make('sub', false);
   const data = make('data', true);
   const clients = { pub, sub, data } as const;
-  const adapterPub = isCluster(pub) ? pub : untimedWhileReady(pub);
+  const untimed = isCluster(pub) ? undefined : untimedWhileReady(pub, (e) => reportError('pub', e));
+  const adapterPub = untimed?.client ?? pub;
   // A client of one Redis keeps retrying inside connect() while Redis is away; a cluster client
   // gives up at once when no seed answers, so it is asked again until one does. A node still
   // starts and serves its own clients meanwhile, reporting not-ready until Redis answers.
@@ -336,6 +348,7 @@ export async function connectRedis(
       return names.length === 0 ? undefined : `redis unreachable (${names.join(', ')} client)`;
     },
     async close() {
+      untimed?.stop();
       await Promise.allSettled(
         // quit() waits for Redis to answer, which during an outage would hold up every drain.
         Object.values(clients).map((c) => (c.isReady ? c.close() : c.destroy())),
@@ -344,38 +357,89 @@ export async function connectRedis(
   };
 }
 
+/** A publication not yet written to Redis this long after it was made is dropped (node-redis's
+ * default command timeout, which it replaces for the adapter's publications: see below). */
+export const PUBLICATION_BOUND_MS = 5000;
+
 /**
  * `pub` as the adapters see it (one Redis): a publication made while the connection is ready
- * carries no command timeout. node-redis 6 gives every command a 5 s timeout by default: an
+ * carries no timer of its own. node-redis 6 gives every command a 5 s timeout by default: an
  * AbortSignal with a timer of its own, which fires 5 s later even when the command was answered
  * at once, and then makes an exception and an event. Measured with `npm run bench:ab` (600
  * subscribers over 100 rooms, 2,000 publications/s, 4 A B B A runs): without it 0.90 × the server
  * CPU per delivery, every pair lower, p99 27.7 against 34.6 ms (README Performance).
- * A publication sent while Redis answers is answered, or rejected when the connection is lost
- * (closed, or silent for LIVENESS.socketTimeout); one not yet written then, made in the same turn
- * of the event loop, stays in node-redis's offline queue and goes out when Redis is back. One made
- * while the connection is down waits there with the 5 s timeout, as before: it goes out if Redis is
- * back within 5 s, or not at all (test/integration/publish-timers.test.ts). A cluster client keeps
- * the timeout: there one shard can be down while the client is ready.
+ *
+ * The bound stays, shared: such a publication waits on one of two AbortSignals that take turns,
+ * and every PUBLICATION_BOUND_MS / 2 the older one is aborted. node-redis drops a command's abort
+ * listener once it writes the command, so that rejects only what it still holds unwritten (Redis
+ * stalled, or its network gone, while the client still counts as ready): those are dropped at
+ * most PUBLICATION_BOUND_MS after they were made, never sent late after a reconnect. One written
+ * is answered, or rejected when the connection is lost (closed, or silent for
+ * LIVENESS.socketTimeout). One made while the client is not ready takes node-redis's own 5 s
+ * timeout. test/integration/publish-timers.test.ts shows all three. A cluster client keeps the
+ * timeout: there one shard can be down while the client is ready.
+ *
+ * The adapters do not catch a broadcast's failed publication: `failed` hears of every failure,
+ * so that an outage does not raise an unhandled rejection per publication.
  */
-function untimedWhileReady(pub: Redis): Redis {
-  const untimed = pub.withCommandOptions({ timeout: undefined }) as unknown as Redis;
+function untimedWhileReady(
+  pub: Redis,
+  failed: (error: Error) => void,
+): { client: Redis; stop(): void } {
+  const untimedOn = (controller: AbortController): Redis => {
+    // Every publication queued behind a stalled connection listens on it.
+    setMaxListeners(0, controller.signal);
+    return pub.withCommandOptions({
+      timeout: undefined,
+      abortSignal: controller.signal,
+    }) as unknown as Redis;
+  };
+  let older = new AbortController();
+  let current = new AbortController();
+  let untimed = untimedOn(current);
+  const turn = setInterval(() => {
+    older.abort();
+    older = current;
+    current = new AbortController();
+    untimed = untimedOn(current);
+  }, PUBLICATION_BOUND_MS / 2);
+  turn.unref();
+  const report = (error: Error) =>
+    failed(
+      error instanceof AbortError
+        ? new Error(`publication not written to Redis within ${PUBLICATION_BOUND_MS} ms, dropped`)
+        : error,
+    );
   const via = () => (pub.isReady ? untimed : pub);
   const own: Record<PropertyKey, unknown> = {
-    publish: (channel: string | Buffer, message: string | Buffer) =>
-      via().publish(channel, message),
-    sPublish: (channel: string | Buffer, message: string | Buffer) =>
-      via().sPublish(channel, message),
+    publish(channel: string | Buffer, message: string | Buffer) {
+      const sent = via().publish(channel, message);
+      sent.catch(report);
+      return sent;
+    },
+    sPublish(channel: string | Buffer, message: string | Buffer) {
+      const sent = via().sPublish(channel, message);
+      sent.catch(report);
+      return sent;
+    },
   };
   own.PUBLISH = own.publish;
   own.SPUBLISH = own.sPublish;
-  return new Proxy(pub, {
+  // Any other method, bound to the client once rather than on every read.
+  const bound = new Map<PropertyKey, { of: unknown; fn: unknown }>();
+  const client = new Proxy(pub, {
     get(target, property) {
       if (Object.hasOwn(own, property)) return own[property];
       const value = Reflect.get(target, property, target);
-      return typeof value === 'function' && property !== 'constructor' ? value.bind(target) : value;
+      if (typeof value !== 'function' || property === 'constructor') return value;
+      const known = bound.get(property);
+      if (known !== undefined && known.of === value) return known.fn;
+      const fn = value.bind(target);
+      bound.set(property, { of: value, fn });
+      return fn;
     },
   });
+  return { client, stop: () => clearInterval(turn) };
 }
 
 /** The adapter's publishing client writes each namespace's stream (XADD) on its shard's master. */

@@ -1,14 +1,21 @@
 // A broadcast's PUBLISH, made while Redis answers, carries no command timeout: node-redis 6 gives
 // every command an AbortSignal.timeout of its own (a timer, and 5 s later an exception and an
 // event), which cost a node more than the rest of the publish at a few thousand publications a
-// second. One made while Redis is away keeps the 5 s bound in node-redis's offline queue.
+// second. One made while Redis is away keeps the 5 s bound in node-redis's offline queue, and one
+// made while the connection stalls is dropped within PUBLICATION_BOUND_MS, never sent late.
 // Real Redis, the node's own connectRedis and a real Socket.IO server on its adapter.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Socket, type Server as TcpServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { createClient } from 'redis';
 import { Server } from 'socket.io';
-import { connectRedis, type RedisClients } from '../../services/node/redis.ts';
+import {
+  connectRedis,
+  PUBLICATION_BOUND_MS,
+  type RedisClients,
+} from '../../services/node/redis.ts';
 import { waitFor } from '../harness/kit.ts';
 import { type TestRedis, testRedis } from '../harness/redis.ts';
 
@@ -89,5 +96,171 @@ describe("the adapter's publications", { timeout: 60_000 }, () => {
     const made = await timersMadeBy(() => io.to('after').emit('m', 1));
     assert.equal(made, 0);
     await waitFor('the publication after the restart', () => received.includes(`${KEY}#/#after#`));
+  });
+});
+
+describe("the sharded adapter's publications on one Redis", { timeout: 60_000 }, () => {
+  let redis: TestRedis;
+  let clients: RedisClients;
+  let io: Server;
+  let listener: ReturnType<typeof createClient>;
+  const received: string[] = [];
+
+  before(async () => {
+    redis = await testRedis();
+    await redis.start();
+    const log = Fastify({ logger: { level: 'silent' } }).log;
+    clients = await connectRedis(
+      {
+        redisUrl: redis.url,
+        redisCluster: undefined,
+        adapter: 'redis-sharded',
+        recovery: undefined,
+      },
+      log,
+      { onError() {}, onReady() {} },
+    );
+    io = new Server({ adapter: clients.adapter(KEY) });
+    listener = createClient({ url: redis.url });
+    listener.on('error', () => {});
+    await listener.connect();
+    // ADAPTER=redis-sharded: one channel per namespace (subscriptionMode 'static').
+    await listener.sSubscribe(`${KEY}#/#`, (message) => received.push(message));
+  });
+  after(async () => {
+    await io?.of('/').adapter.close();
+    await clients?.close();
+    listener?.destroy();
+    await redis?.cleanup();
+  });
+
+  it('go out as SPUBLISH without a command timer, and arrive', async () => {
+    const made = await timersMadeBy(() => {
+      for (let i = 0; i < 20; i++) io.to(`room-${i}`).emit('m', i);
+    });
+    assert.equal(made, 0);
+    await waitFor('20 publications at the listener', () => received.length >= 20);
+  });
+});
+
+/**
+ * A TCP forwarder in front of Redis that can stall: it stops reading what the node sends (so the
+ * node's writes back up, as behind a network that went away without a reset) and refuses new
+ * connections, until it is opened again.
+ */
+async function gateTo(port: number) {
+  const pairs = new Set<[Socket, Socket]>();
+  let server: TcpServer | undefined;
+  const listen = async (on: number) => {
+    server = createServer((inbound) => {
+      const outbound = new (inbound.constructor as typeof Socket)();
+      const pair: [Socket, Socket] = [inbound, outbound];
+      pairs.add(pair);
+      for (const socket of pair) {
+        socket.on('error', () => {});
+        socket.on('close', () => {
+          pairs.delete(pair);
+          for (const other of pair) other.destroy();
+        });
+      }
+      outbound.connect(port, '127.0.0.1');
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+    });
+    server.listen(on, '127.0.0.1');
+    await once(server, 'listening');
+    return (server.address() as { port: number }).port;
+  };
+  const own = await listen(0);
+  return {
+    port: own,
+    stall() {
+      server?.close();
+      for (const [inbound, outbound] of pairs) {
+        inbound.unpipe(outbound);
+        outbound.unpipe(inbound);
+        inbound.pause();
+        outbound.removeAllListeners('close');
+        outbound.destroy();
+      }
+    },
+    reopen: () => listen(own),
+    close() {
+      server?.close();
+      for (const pair of pairs) for (const socket of pair) socket.destroy();
+    },
+  };
+}
+
+describe('publications behind a stalled connection', { timeout: 60_000 }, () => {
+  let redis: TestRedis;
+  let gate: Awaited<ReturnType<typeof gateTo>>;
+  let clients: RedisClients;
+  let io: Server;
+  let listener: ReturnType<typeof createClient>;
+  const received: string[] = [];
+  const failures: string[] = [];
+
+  before(async () => {
+    redis = await testRedis();
+    await redis.start();
+    gate = await gateTo(redis.port);
+    const log = Fastify({ logger: { level: 'silent' } }).log;
+    clients = await connectRedis(
+      {
+        redisUrl: redis.url.replace(`:${redis.port}`, `:${gate.port}`),
+        redisCluster: undefined,
+        adapter: 'redis',
+        recovery: undefined,
+      },
+      log,
+      {
+        onError(client, error) {
+          if (client === 'pub') failures.push(error.message);
+        },
+        onReady() {},
+      },
+    );
+    io = new Server({ adapter: clients.adapter(KEY) });
+    listener = createClient({ url: redis.url });
+    listener.on('error', () => {});
+    await listener.connect();
+    await listener.pSubscribe(`${KEY}#*`, (_message, channel) => received.push(channel));
+  });
+  after(async () => {
+    await io?.of('/').adapter.close();
+    await clients?.close();
+    listener?.destroy();
+    gate?.close();
+    await redis?.cleanup();
+  });
+
+  it('are dropped within the bound, not sent late when the connection comes back', async () => {
+    io.to('before').emit('m', 0);
+    await waitFor('a publication through the gate', () => received.includes(`${KEY}#/#before#`));
+
+    // Redis stops reading while the client still counts as ready: 40 MB of publications back up
+    // behind it, most still unwritten when node-redis gives the connection up (LIVENESS).
+    gate.stall();
+    const stalledAt = Date.now();
+    assert.ok(clients.pub.isReady, 'the client has not noticed yet');
+    const big = 'x'.repeat(1 << 20);
+    for (let i = 0; i < 40; i++) io.to(`stalled-${i}`).emit('m', big);
+    await waitFor('the publishing client to give the connection up', () => !clients.pub.isReady);
+    await new Promise((r) => setTimeout(r, stalledAt + PUBLICATION_BOUND_MS + 1000 - Date.now()));
+    assert.ok(
+      failures.some((m) => m.includes('not written to Redis')),
+      `the unwritten publications were dropped and reported (reported: ${failures.join('; ')})`,
+    );
+
+    await gate.reopen();
+    await waitFor('the clients back', () => clients.ready(), 15_000);
+    io.to('after').emit('m', 1);
+    await waitFor('a publication after the stall', () => received.includes(`${KEY}#/#after#`));
+    assert.deepEqual(
+      received.filter((channel) => channel.includes('stalled')),
+      [],
+      'a publication dropped during the stall went out once the connection came back',
+    );
   });
 });
