@@ -35,7 +35,7 @@ type AdapterFactory =
 export interface RedisClients {
   /** Publishes for the adapter. Its offline queue stays on: what is published while Redis is
    * away is sent when it returns, if within 5 s (node-redis's command timeout; for the adapters'
-   * publications on one Redis, PUBLICATION_BOUND_MS); after that the publication is dropped (the
+   * publications, PUBLICATION_BOUND_MS); after that the publication is dropped (the
    * emit API answers 503). With ADAPTER=redis-streams nothing waits there: continuity.ts refuses
    * a write while the stream's connection is down. */
   readonly pub: Client;
@@ -307,8 +307,8 @@ export async function connectRedis(
   const sub = make('sub', false);
   const data = make('data', true);
   const clients = { pub, sub, data } as const;
-  const untimed = isCluster(pub) ? undefined : untimedWhileReady(pub, (e) => reportError('pub', e));
-  const adapterPub = untimed?.client ?? pub;
+  const bounded = boundedPublications(pub, (e) => reportError('pub', e));
+  const adapterPub = bounded.client;
   // A client of one Redis keeps retrying inside connect() while Redis is away; a cluster client
   // gives up at once when no seed answers, so it is asked again until one does. A node still
   // starts and serves its own clients meanwhile, reporting not-ready until Redis answers.
@@ -348,7 +348,7 @@ export async function connectRedis(
       return names.length === 0 ? undefined : `redis unreachable (${names.join(', ')} client)`;
     },
     async close() {
-      untimed?.stop();
+      bounded.stop();
       await Promise.allSettled(
         // quit() waits for Redis to answer, which during an outage would hold up every drain.
         Object.values(clients).map((c) => (c.isReady ? c.close() : c.destroy())),
@@ -357,52 +357,54 @@ export async function connectRedis(
   };
 }
 
-/** A publication not yet written to Redis this long after it was made is dropped (node-redis's
- * default command timeout, which it replaces for the adapter's publications: see below). */
+/** A publication node-redis has not written to Redis this long after it was made is dropped: at
+ * the earliest, as node-redis's default command timeout would (the adapters' publications carry
+ * that bound instead of the timeout: see boundedPublications). */
 export const PUBLICATION_BOUND_MS = 5000;
+/** How often the bound is checked: a publication is dropped 5 to 7.5 s after it was made. */
+const PUBLICATION_TURN_MS = PUBLICATION_BOUND_MS / 2;
 
 /**
- * `pub` as the adapters see it (one Redis): a publication made while the connection is ready
- * carries no timer of its own. node-redis 6 gives every command a 5 s timeout by default: an
- * AbortSignal with a timer of its own, which fires 5 s later even when the command was answered
- * at once, and then makes an exception and an event. Measured with `npm run bench:ab` (600
- * subscribers over 100 rooms, 2,000 publications/s, 4 A B B A runs): without it 0.90 × the server
- * CPU per delivery, every pair lower, p99 27.7 against 34.6 ms (README Performance).
+ * `pub` as the adapters see it: its publications carry no timer of their own. node-redis 6 gives
+ * every command a 5 s timeout by default: an AbortSignal with a timer of its own, which fires 5 s
+ * later even when the command was answered at once, and then makes an exception and an event.
+ * Measured with `npm run bench:ab` (600 subscribers over 100 rooms, 2,000 publications/s, 4 A B B
+ * A runs): without it 0.90 × the server CPU per delivery, every pair lower, p99 27.7 against 34.6
+ * ms (README Performance).
  *
- * The bound stays, shared: such a publication waits on one of two AbortSignals that take turns,
- * and every PUBLICATION_BOUND_MS / 2 the older one is aborted. node-redis drops a command's abort
- * listener once it writes the command, so that rejects only what it still holds unwritten (Redis
- * stalled, or its network gone, while the client still counts as ready): those are dropped at
- * most PUBLICATION_BOUND_MS after they were made, never sent late after a reconnect. One written
- * is answered, or rejected when the connection is lost (closed, or silent for
- * LIVENESS.socketTimeout). One made while the client is not ready takes node-redis's own 5 s
- * timeout. test/integration/publish-timers.test.ts shows all three. A cluster client keeps the
- * timeout: there one shard can be down while the client is ready.
+ * The bound stays, shared: the publications made in one turn of PUBLICATION_TURN_MS listen on
+ * that turn's AbortSignal, aborted two turns after the turn ends. node-redis drops a command's
+ * abort listener once it writes the command, so that rejects only what it still holds unwritten
+ * (Redis away, a cluster shard down, or a connection stalled while the client still counts as
+ * ready): dropped 5 to 7.5 s after it was made, never sent late after a reconnect. One written is
+ * answered, or rejected when the connection is lost (closed, or silent for
+ * LIVENESS.socketTimeout). test/integration/publish-timers.test.ts and
+ * test/multihost/cluster-client.test.ts show it.
  *
  * The adapters do not catch a broadcast's failed publication: `failed` hears of every failure,
  * so that an outage does not raise an unhandled rejection per publication.
  */
-function untimedWhileReady(
-  pub: Redis,
+function boundedPublications(
+  pub: Client,
   failed: (error: Error) => void,
-): { client: Redis; stop(): void } {
-  const untimedOn = (controller: AbortController): Redis => {
+): { client: Client; stop(): void } {
+  const untimedOn = (signal: AbortSignal): Redis => {
     // Every publication queued behind a stalled connection listens on it.
-    setMaxListeners(0, controller.signal);
-    return pub.withCommandOptions({
+    setMaxListeners(0, signal);
+    // RedisCluster has the same withCommandOptions, applied to the shard's client.
+    return (pub as Redis).withCommandOptions({
       timeout: undefined,
-      abortSignal: controller.signal,
+      abortSignal: signal,
     }) as unknown as Redis;
   };
-  let older = new AbortController();
-  let current = new AbortController();
-  let untimed = untimedOn(current);
+  const turns = [new AbortController(), new AbortController(), new AbortController()];
+  let untimed = untimedOn((turns[2] as AbortController).signal);
   const turn = setInterval(() => {
-    older.abort();
-    older = current;
-    current = new AbortController();
-    untimed = untimedOn(current);
-  }, PUBLICATION_BOUND_MS / 2);
+    turns.shift()?.abort();
+    const next = new AbortController();
+    turns.push(next);
+    untimed = untimedOn(next.signal);
+  }, PUBLICATION_TURN_MS);
   turn.unref();
   const report = (error: Error) =>
     failed(
@@ -410,15 +412,14 @@ function untimedWhileReady(
         ? new Error(`publication not written to Redis within ${PUBLICATION_BOUND_MS} ms, dropped`)
         : error,
     );
-  const via = () => (pub.isReady ? untimed : pub);
   const own: Record<PropertyKey, unknown> = {
     publish(channel: string | Buffer, message: string | Buffer) {
-      const sent = via().publish(channel, message);
+      const sent = untimed.publish(channel, message);
       sent.catch(report);
       return sent;
     },
     sPublish(channel: string | Buffer, message: string | Buffer) {
-      const sent = via().sPublish(channel, message);
+      const sent = untimed.sPublish(channel, message);
       sent.catch(report);
       return sent;
     },

@@ -1,9 +1,11 @@
 // The nodes' Redis Cluster clients (services/node/redis.ts), run in the test process against a
-// real cluster across hosts: a failover they were not told of, then the master they did not
-// know killed.
+// real cluster across hosts: the sharded adapter's SPUBLISH without a command timer, a failover
+// they were not told of, then the master they did not know killed.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
+import { createClient, createCluster } from 'redis';
+import { Server } from 'socket.io';
 import { connectRedis, type RedisClients } from '../../services/node/redis.ts';
 import { waitFor } from '../harness/kit.ts';
 import { canMakeNamespaces, type Hosts, makeHosts, sayNotTested } from './harness/netns.ts';
@@ -36,6 +38,72 @@ if (!can.ok) {
       await redis?.close();
       await cluster?.stop();
       net?.cleanup();
+    });
+
+    it("send the sharded adapter's SPUBLISH without a command timer, and it arrives", async () => {
+      assert.ok(cluster);
+      const log = Fastify({ logger: false }).log;
+      const seeds = [...cluster.seeds];
+      const sharded = await connectRedis(
+        { redisCluster: seeds, redisUrl: '', adapter: 'redis-sharded', recovery: undefined },
+        log,
+        { onError: () => {}, onReady: () => {} },
+      );
+      const io = new Server({ adapter: sharded.adapter('timers') });
+      const listener = createCluster({
+        rootNodes: seeds.map((url) => ({ url })),
+        defaults: { password: cluster.password },
+      });
+      listener.on('error', () => {});
+      try {
+        await listener.connect();
+        const received: string[] = [];
+        // ADAPTER=redis-sharded: one channel per namespace (subscriptionMode 'static').
+        await listener.sSubscribe('timers#/#', (message) => received.push(String(message)));
+        // Each shard's client as the cluster client sends it a command: what timeout the
+        // SPUBLISHes carry (the client's own options under the command's).
+        const sent: unknown[] = [];
+        type Send = (
+          this: { _commandOptions?: object },
+          args: unknown[],
+          options?: object,
+        ) => unknown;
+        let base = Object.getPrototypeOf(createClient());
+        while (base && !Object.hasOwn(base, 'sendCommand')) base = Object.getPrototypeOf(base);
+        const original = base.sendCommand as Send;
+        base.sendCommand = function (
+          this: { _commandOptions?: object },
+          args: unknown[],
+          options?: object,
+        ) {
+          if (String(args[0]).toUpperCase() === 'SPUBLISH') {
+            sent.push({ ...this._commandOptions, ...options });
+          }
+          return original.call(this, args, options);
+        } satisfies Send;
+        try {
+          for (let i = 0; i < 20; i++) io.to(`room-${i}`).emit('m', i);
+          await waitFor('20 publications at the listener', () => received.length >= 20);
+        } finally {
+          base.sendCommand = original;
+        }
+        assert.equal(sent.length, 20);
+        for (const options of sent) {
+          assert.equal(
+            (options as { timeout?: number }).timeout,
+            undefined,
+            'a SPUBLISH with a timer',
+          );
+          assert.ok(
+            (options as { abortSignal?: AbortSignal }).abortSignal,
+            'a SPUBLISH with no bound',
+          );
+        }
+      } finally {
+        await io.of('/').adapter.close();
+        await sharded.close();
+        listener.destroy();
+      }
     });
 
     it('find the promoted replica when a MOVED led them to a master killed before they reached it', async (t) => {
