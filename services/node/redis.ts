@@ -373,7 +373,7 @@ const PUBLICATION_TURN_MS = PUBLICATION_BOUND_MS / 2;
  * ms (README Performance).
  *
  * The bound stays, shared: the publications made in one turn of PUBLICATION_TURN_MS listen on
- * that turn's AbortSignal, aborted two turns after the turn ends. node-redis drops a command's
+ * that turn's AbortSignals, aborted two turns after the turn ends. node-redis drops a command's
  * abort listener once it writes the command, so that rejects only what it still holds unwritten
  * (Redis away, a cluster shard down, or a connection stalled while the client still counts as
  * ready): dropped 5 to 7.5 s after it was made, never sent late after a reconnect. One written is
@@ -397,15 +397,30 @@ function boundedPublications(
       abortSignal: signal,
     }) as unknown as Redis;
   };
-  const turns = [new AbortController(), new AbortController(), new AbortController()];
-  let untimed = untimedOn((turns[2] as AbortController).signal);
+  // Node's EventTarget scans a signal's listeners on every add and remove: a signal takes at most
+  // PER_SIGNAL publications, so that an outage at thousands a second costs no more per
+  // publication than a quiet one (a turn's signals are aborted together).
+  const PER_SIGNAL = 128;
+  const turns: AbortController[][] = [[], [], []];
+  let untimed: Redis;
+  let onSignal = 0;
+  const nextSignal = () => {
+    const controller = new AbortController();
+    turns[turns.length - 1]?.push(controller);
+    untimed = untimedOn(controller.signal);
+    onSignal = 0;
+  };
+  nextSignal();
   const turn = setInterval(() => {
-    turns.shift()?.abort();
-    const next = new AbortController();
-    turns.push(next);
-    untimed = untimedOn(next.signal);
+    for (const controller of turns.shift() ?? []) controller.abort();
+    turns.push([]);
+    nextSignal();
   }, PUBLICATION_TURN_MS);
   turn.unref();
+  const view = () => {
+    if (++onSignal > PER_SIGNAL) nextSignal();
+    return untimed;
+  };
   const report = (error: Error) =>
     failed(
       error instanceof AbortError
@@ -414,12 +429,12 @@ function boundedPublications(
     );
   const own: Record<PropertyKey, unknown> = {
     publish(channel: string | Buffer, message: string | Buffer) {
-      const sent = untimed.publish(channel, message);
+      const sent = view().publish(channel, message);
       sent.catch(report);
       return sent;
     },
     sPublish(channel: string | Buffer, message: string | Buffer) {
-      const sent = untimed.sPublish(channel, message);
+      const sent = view().sPublish(channel, message);
       sent.catch(report);
       return sent;
     },

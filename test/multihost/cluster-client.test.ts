@@ -49,6 +49,7 @@ if (!can.ok) {
         log,
         { onError: () => {}, onReady: () => {} },
       );
+      await waitFor('the clients ready', () => sharded.ready(), 30_000);
       const io = new Server({ adapter: sharded.adapter('timers') });
       const listener = createCluster({
         rootNodes: seeds.map((url) => ({ url })),
