@@ -35,7 +35,7 @@ type AdapterFactory =
 export interface RedisClients {
   /** Publishes for the adapter. Its offline queue stays on: what is published while Redis is
    * away is sent when it returns, if within 5 s (node-redis's command timeout; for the adapters'
-   * publications, PUBLICATION_BOUND_MS); after that the publication is dropped (the
+   * publications, 5 to 7.5 s: PUBLICATION_BOUND_MS); after that it is dropped (the
    * emit API answers 503). With ADAPTER=redis-streams nothing waits there: continuity.ts refuses
    * a write while the stream's connection is down. */
   readonly pub: Client;
@@ -389,7 +389,8 @@ function boundedPublications(
   failed: (error: Error) => void,
 ): { client: Client; stop(): void } {
   const untimedOn = (signal: AbortSignal): Redis => {
-    // Every publication queued behind a stalled connection listens on it.
+    // Up to PER_SIGNAL publications queued behind a stalled connection listen on it (Node warns
+    // past 10 listeners).
     setMaxListeners(0, signal);
     // RedisCluster has the same withCommandOptions, applied to the shard's client.
     return (pub as Redis).withCommandOptions({
@@ -427,17 +428,16 @@ function boundedPublications(
         ? new Error(`publication not written to Redis within ${PUBLICATION_BOUND_MS} ms, dropped`)
         : error,
     );
+  // The adapters' two ways to publish, each through the bound's current signal.
+  const send =
+    (method: 'publish' | 'sPublish') => (channel: string | Buffer, message: string | Buffer) => {
+      const sent = view()[method](channel, message);
+      sent.catch(report);
+      return sent;
+    };
   const own: Record<PropertyKey, unknown> = {
-    publish(channel: string | Buffer, message: string | Buffer) {
-      const sent = view().publish(channel, message);
-      sent.catch(report);
-      return sent;
-    },
-    sPublish(channel: string | Buffer, message: string | Buffer) {
-      const sent = view().sPublish(channel, message);
-      sent.catch(report);
-      return sent;
-    },
+    publish: send('publish'),
+    sPublish: send('sPublish'),
   };
   own.PUBLISH = own.publish;
   own.SPUBLISH = own.sPublish;

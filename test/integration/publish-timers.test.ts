@@ -37,38 +37,64 @@ async function timersMadeBy(work: () => Promise<unknown> | unknown): Promise<num
   return made;
 }
 
+/** The node's own Redis clients (connectRedis) and a Socket.IO server on their adapter; what the
+ * publishing client reports failed, in `failures`. */
+async function nodeOn(redisUrl: string, adapter: 'redis' | 'redis-sharded') {
+  const failures: string[] = [];
+  const clients = await connectRedis(
+    { redisUrl, redisCluster: undefined, adapter, recovery: undefined },
+    Fastify({ logger: { level: 'silent' } }).log,
+    {
+      onError(client, error) {
+        if (client === 'pub') failures.push(error.message);
+      },
+      onReady() {},
+    },
+  );
+  const io = new Server({ adapter: clients.adapter(KEY) });
+  return {
+    clients,
+    io,
+    failures,
+    async close() {
+      // io.close() would also close an Engine.IO server, which a Server never attached has not.
+      await io.of('/').adapter.close();
+      await clients.close();
+    },
+  };
+}
+
+/** A client of Redis itself that records the channel of every publication under KEY: the
+ * pub/sub adapter's channels, or the sharded adapter's one per namespace ('static'). */
+async function listenerAt(url: string, sharded = false) {
+  const received: string[] = [];
+  const client = createClient({ url, socket: { reconnectStrategy: () => 100 } });
+  client.on('error', () => {});
+  await client.connect();
+  const record = (_message: string, channel: string) => received.push(channel);
+  if (sharded) await client.sSubscribe(`${KEY}#/#`, record);
+  else await client.pSubscribe(`${KEY}#*`, record);
+  return { client, received };
+}
+
 describe("the adapter's publications", { timeout: 60_000 }, () => {
   let redis: TestRedis;
+  let node: Awaited<ReturnType<typeof nodeOn>> | undefined;
   let clients: RedisClients;
   let io: Server;
-  let listener: ReturnType<typeof createClient>;
-  const received: string[] = [];
-  const failures: string[] = [];
+  let listener: Awaited<ReturnType<typeof listenerAt>>['client'] | undefined;
+  let received: string[];
+  let failures: string[];
 
   before(async () => {
     redis = await testRedis();
     await redis.start();
-    const log = Fastify({ logger: { level: 'silent' } }).log;
-    clients = await connectRedis(
-      { redisUrl: redis.url, redisCluster: undefined, adapter: 'redis', recovery: undefined },
-      log,
-      {
-        onError(client, error) {
-          if (client === 'pub') failures.push(error.message);
-        },
-        onReady() {},
-      },
-    );
-    io = new Server({ adapter: clients.adapter(KEY) });
-    listener = createClient({ url: redis.url, socket: { reconnectStrategy: () => 100 } });
-    listener.on('error', () => {});
-    await listener.connect();
-    await listener.pSubscribe(`${KEY}#*`, (_message, channel) => received.push(channel));
+    node = await nodeOn(redis.url, 'redis');
+    ({ clients, io, failures } = node);
+    ({ client: listener, received } = await listenerAt(redis.url));
   });
   after(async () => {
-    // io.close() would also close an Engine.IO server, which a Server never attached has not.
-    await io?.of('/').adapter.close();
-    await clients?.close();
+    await node?.close();
     listener?.destroy();
     await redis?.cleanup();
   });
@@ -102,7 +128,7 @@ describe("the adapter's publications", { timeout: 60_000 }, () => {
     received.length = 0;
     await redis.start();
     await waitFor('the clients back', () => clients.ready(), 15_000);
-    await waitFor('the listener back', () => listener.isReady, 15_000);
+    await waitFor('the listener back', () => listener?.isReady, 15_000);
     const made = await timersMadeBy(() => io.to('after').emit('m', 1));
     assert.equal(made, 0);
     await waitFor('the publication after the restart', () => received.includes(`${KEY}#/#after#`));
@@ -112,35 +138,20 @@ describe("the adapter's publications", { timeout: 60_000 }, () => {
 
 describe("the sharded adapter's publications on one Redis", { timeout: 60_000 }, () => {
   let redis: TestRedis;
-  let clients: RedisClients;
+  let node: Awaited<ReturnType<typeof nodeOn>> | undefined;
   let io: Server;
-  let listener: ReturnType<typeof createClient>;
-  const received: string[] = [];
+  let listener: Awaited<ReturnType<typeof listenerAt>>['client'] | undefined;
+  let received: string[];
 
   before(async () => {
     redis = await testRedis();
     await redis.start();
-    const log = Fastify({ logger: { level: 'silent' } }).log;
-    clients = await connectRedis(
-      {
-        redisUrl: redis.url,
-        redisCluster: undefined,
-        adapter: 'redis-sharded',
-        recovery: undefined,
-      },
-      log,
-      { onError() {}, onReady() {} },
-    );
-    io = new Server({ adapter: clients.adapter(KEY) });
-    listener = createClient({ url: redis.url });
-    listener.on('error', () => {});
-    await listener.connect();
-    // ADAPTER=redis-sharded: one channel per namespace (subscriptionMode 'static').
-    await listener.sSubscribe(`${KEY}#/#`, (message) => received.push(message));
+    node = await nodeOn(redis.url, 'redis-sharded');
+    ({ io } = node);
+    ({ client: listener, received } = await listenerAt(redis.url, true));
   });
   after(async () => {
-    await io?.of('/').adapter.close();
-    await clients?.close();
+    await node?.close();
     listener?.destroy();
     await redis?.cleanup();
   });
@@ -206,41 +217,23 @@ async function gateTo(port: number) {
 describe('publications behind a stalled connection', { timeout: 60_000 }, () => {
   let redis: TestRedis;
   let gate: Awaited<ReturnType<typeof gateTo>>;
+  let node: Awaited<ReturnType<typeof nodeOn>> | undefined;
   let clients: RedisClients;
   let io: Server;
-  let listener: ReturnType<typeof createClient>;
-  const received: string[] = [];
-  const failures: string[] = [];
+  let listener: Awaited<ReturnType<typeof listenerAt>>['client'] | undefined;
+  let received: string[];
+  let failures: string[];
 
   before(async () => {
     redis = await testRedis();
     await redis.start();
     gate = await gateTo(redis.port);
-    const log = Fastify({ logger: { level: 'silent' } }).log;
-    clients = await connectRedis(
-      {
-        redisUrl: redis.url.replace(`:${redis.port}`, `:${gate.port}`),
-        redisCluster: undefined,
-        adapter: 'redis',
-        recovery: undefined,
-      },
-      log,
-      {
-        onError(client, error) {
-          if (client === 'pub') failures.push(error.message);
-        },
-        onReady() {},
-      },
-    );
-    io = new Server({ adapter: clients.adapter(KEY) });
-    listener = createClient({ url: redis.url });
-    listener.on('error', () => {});
-    await listener.connect();
-    await listener.pSubscribe(`${KEY}#*`, (_message, channel) => received.push(channel));
+    node = await nodeOn(redis.url.replace(`:${redis.port}`, `:${gate.port}`), 'redis');
+    ({ clients, io, failures } = node);
+    ({ client: listener, received } = await listenerAt(redis.url));
   });
   after(async () => {
-    await io?.of('/').adapter.close();
-    await clients?.close();
+    await node?.close();
     listener?.destroy();
     gate?.close();
     await redis?.cleanup();
