@@ -1,7 +1,7 @@
 // A/B of kit configurations on server CPU per delivery, the bench's headline figure:
 //
 //   node --import tsx scripts/bench/ab.ts [--reps 3] [--rate 60] [--subscribers 500] [--rooms 1] \
-//     [--warmup 20] [--warmup-times 1] \
+//     [--warmup 20] [--warmup-times 1] [--idle N] \
 //     'four:' 'two:nodes=2' 'six:NGINX_WORKERS=6' 'docs:variant=docs-nginx'
 //
 // Each arm is `name:` and comma-separated settings: `nodes=N`, or a kit variable (`VAR=value`);
@@ -10,9 +10,15 @@
 // The arms run in turn, forwards then backwards (A B B A …), each on a fresh kit with the same
 // room and load, so that a machine getting busier or quieter weighs on every arm alike; medians
 // and their ratios to the first arm come from this one run.
+//
+// `--idle N` compares kit arms on what idle connections cost instead: N connections opened
+// through nginx and held, the servers' CPU over their no-connection baseline, as the bench's
+// connections scenario reads it (% of a core per 10,000 connections).
 import { parseArgs } from 'node:util';
+import { HEARTBEAT_S } from '../../services/node/socket-options.ts';
 import { fail } from '../kit/report.ts';
 import { Generators } from './load/generators.ts';
+import { holdConnections } from './scenarios/connections.ts';
 import { connect, type FanoutSettings, warmedFixedLoad } from './scenarios/fanout.ts';
 import { median } from './stats.ts';
 import { nginxShare } from './summary.ts';
@@ -63,6 +69,7 @@ function parseArm(text: string): Arm {
 }
 
 interface Run {
+  /** CPU s per million deliveries, or with --idle % of a core per 10,000 idle connections. */
   cpu: number;
   nginx: number;
   p50: number;
@@ -84,6 +91,7 @@ const { values, positionals } = parseArgs({
     // after 30 s 1.22 ×, 2026-11-23), so an arm gets 20 s unless told otherwise.
     warmup: { type: 'string', default: '20' },
     'warmup-times': { type: 'string', default: '1' },
+    idle: { type: 'string' },
   },
 });
 let arms: Arm[] = [];
@@ -92,6 +100,7 @@ let rate = 0;
 let subscribers = 0;
 let rooms = 1;
 let warm = { seconds: 1, times: 1 };
+let idle: number | undefined;
 try {
   arms = positionals.map(parseArm);
   if (arms.length < 2) throw new Error('give two arms or more');
@@ -103,10 +112,15 @@ try {
     seconds: positive('--warmup', values.warmup),
     times: positive('--warmup-times', values['warmup-times']),
   };
+  if (values.idle !== undefined) {
+    idle = positive('--idle', values.idle);
+    const variant = arms.find((a) => a.variant);
+    if (variant) throw new Error(`--idle compares kits: arm ${variant.name} is a variant`);
+  }
 } catch (error) {
   fail(
     'ab',
-    `${(error as Error).message} (usage: ab.ts [--reps 3] [--rate 60] [--subscribers 500] [--rooms 1] 'a:' 'b:nodes=2')`,
+    `${(error as Error).message} (usage: ab.ts [--reps 3] [--rate 60] [--subscribers 500] [--rooms 1] [--idle N] 'a:' 'b:nodes=2')`,
     'KIT_ERR_USAGE',
   );
 }
@@ -135,6 +149,18 @@ async function measure(arm: Arm): Promise<Run> {
   let generators: Generators | undefined;
   try {
     generators = await Generators.start(3);
+    if (idle !== undefined) {
+      const heartbeatS = Number(arm.env.HEARTBEAT ?? HEARTBEAT_S.default);
+      const [held] = await holdConnections(kit, generators, [idle], say, false, heartbeatS);
+      if (!held || held.failed > 0 || held.held < idle)
+        throw new Error(`arm ${arm.name} held ${held?.held ?? 0} of ${idle} connections`);
+      return {
+        cpu: held.idleCpuPercentPer10k,
+        nginx: Number.NaN,
+        p50: Number.NaN,
+        p99: Number.NaN,
+      };
+    }
     await connect(kit, generators, settings, say);
     const fixed = await warmedFixedLoad(kit, generators, settings, rate, warm);
     return {
@@ -154,21 +180,36 @@ for (let rep = 0; rep < reps; rep++) {
   for (const arm of rep % 2 === 0 ? arms : [...arms].reverse()) {
     const run = await measure(arm);
     runs.get(arm.name)?.push(run);
-    say(
-      `rep ${rep + 1} ${arm.name}: ${run.cpu.toFixed(1)} CPU s per million (nginx ${run.nginx.toFixed(1)}), p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms`,
-    );
+    if (idle !== undefined)
+      say(`rep ${rep + 1} ${arm.name}: ${run.cpu.toFixed(1)} % of a core per 10k idle`);
+    else
+      say(
+        `rep ${rep + 1} ${arm.name}: ${run.cpu.toFixed(1)} CPU s per million (nginx ${run.nginx.toFixed(1)}), p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms`,
+      );
   }
 }
 const med = (name: string, key: keyof Run) => median((runs.get(name) ?? []).map((r) => r[key]));
 const first = arms[0] as Arm;
-const lines = [
-  `A/B at ${rate} pub/s to ${settings.subscribers} subscribers${rooms > 1 ? ` over ${rooms} rooms` : ''}, ${reps} runs per arm, warm-up ${warm.seconds} s at ${warm.times} × (medians):`,
-  '',
-  '| arm | CPU s per million | × first | nginx part | p50 | p99 | runs |',
-  '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-  ...arms.map(
-    (a) =>
-      `| ${a.name} | ${med(a.name, 'cpu').toFixed(1)} | ${(med(a.name, 'cpu') / med(first.name, 'cpu')).toFixed(2)} | ${med(a.name, 'nginx').toFixed(1)} | ${med(a.name, 'p50').toFixed(1)} ms | ${med(a.name, 'p99').toFixed(1)} ms | ${(runs.get(a.name) ?? []).map((r) => r.cpu.toFixed(1)).join(', ')} |`,
-  ),
-];
+const lines =
+  idle !== undefined
+    ? [
+        `A/B of ${idle.toLocaleString('en')} idle connections, ${reps} runs per arm (medians):`,
+        '',
+        '| arm | % of a core per 10k | × first | runs |',
+        '| --- | ---: | ---: | --- |',
+        ...arms.map(
+          (a) =>
+            `| ${a.name} | ${med(a.name, 'cpu').toFixed(1)} | ${(med(a.name, 'cpu') / med(first.name, 'cpu')).toFixed(2)} | ${(runs.get(a.name) ?? []).map((r) => r.cpu.toFixed(1)).join(', ')} |`,
+        ),
+      ]
+    : [
+        `A/B at ${rate} pub/s to ${settings.subscribers} subscribers${rooms > 1 ? ` over ${rooms} rooms` : ''}, ${reps} runs per arm, warm-up ${warm.seconds} s at ${warm.times} × (medians):`,
+        '',
+        '| arm | CPU s per million | × first | nginx part | p50 | p99 | runs |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
+        ...arms.map(
+          (a) =>
+            `| ${a.name} | ${med(a.name, 'cpu').toFixed(1)} | ${(med(a.name, 'cpu') / med(first.name, 'cpu')).toFixed(2)} | ${med(a.name, 'nginx').toFixed(1)} | ${med(a.name, 'p50').toFixed(1)} ms | ${med(a.name, 'p99').toFixed(1)} ms | ${(runs.get(a.name) ?? []).map((r) => r.cpu.toFixed(1)).join(', ')} |`,
+        ),
+      ];
 process.stdout.write(`${lines.join('\n')}\n`);
