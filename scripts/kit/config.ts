@@ -124,7 +124,7 @@ export const OPTIONS = {
   },
   HEARTBEAT: {
     default: '2',
-    doc: "seconds between a node's pings to each client (Engine.IO `pingInterval`; a pong is awaited twice as long): a silent node or client is noticed within 3 × this. 2 keeps the 10 s a lost host's clients take to move; idle connections then cost the nodes and nginx about 1 % of a core per 100 (measured), so 50,000 need a longer one, such as 15; 1 to 15 (nginx's `proxy_read_timeout`, 60 s, must pass a ping and its pong)",
+    doc: "seconds between a node's pings to each client (Engine.IO `pingInterval`; a pong is awaited twice as long): a silent node or client is noticed within 3 × this. 2 keeps the 10 s a lost host's clients take to move; idle connections then cost the nodes and nginx about a quarter of a core per 10,000 (measured at 10,000, the pings of a node going out together every 50 ms), so many mostly idle clients are cheaper with a longer one, such as 15; 1 to 15 (nginx's `proxy_read_timeout`, 60 s, must pass a ping and its pong)",
   },
   LOG_LEVEL: {
     default: 'info',

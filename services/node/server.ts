@@ -12,6 +12,7 @@ import { registerEmitApi } from './emit-api.ts';
 import { handshakeLimiter, watchOutput } from './engine-limits.ts';
 import { writeBroadcastsDirectly } from './frames.ts';
 import { registerHealthRoutes } from './health.ts';
+import { pingInStep } from './heartbeat.ts';
 import { createMetrics, type NodeMetrics, registerMetricsRoute } from './metrics.ts';
 import { guardNamespaces } from './namespace-guard.ts';
 import { originAllowed } from './origins.ts';
@@ -162,6 +163,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode> {
   if (streams) seamlessRecovery(io, streams, app.log);
   guardNamespaces(io, app.log);
   watchOutput(io, metrics, app.log);
+  pingInStep(io);
   io.on('connection', (socket) => {
     socket.onAny(() => {
       metrics.eventsReceived.count += 1;

@@ -10,9 +10,10 @@ export const ADAPTER_KEY = 'kit';
  * through nginx to a live node. The default, 2: 6 s at most, then up to 1.5 s of
  * socket.io-client's reconnect delay and 1 s of nginx's connect timeout, within the 10 s the kit
  * promises for a lost host (with 3 s + 5 s, a host's link cut brought its clients back after
- * 10.0-10.8 s). The price is a ping and a pong per client every 2 s: 5,000 idle connections cost
- * the nodes 26-32 % of a core and nginx 14-15 %, against nothing measurable at 25 s (Socket.IO's
- * default). At most 15 (a silent node noticed after 45 s): nginx's proxy_read_timeout (60 s)
+ * 10.0-10.8 s). The price is a ping and a pong per client every 2 s: 10,000 idle connections cost
+ * the nodes and nginx about a quarter of a core, with a node's pings sent together on a 50 ms tick
+ * (heartbeat.ts; 40 % of a core with a timer per client), against nothing measurable at 25 s
+ * (Socket.IO's default). At most 15 (a silent node noticed after 45 s): nginx's proxy_read_timeout (60 s)
  * must pass a ping and its pong.
  */
 /** HEARTBEAT's default and bounds, the same on the operator's side and the node's. */
