@@ -5,19 +5,20 @@
 //
 // Here a node's pings go out together, on a tick it shares with all its clients: each client is
 // pinged at the first tick at least pingInterval after its last pong (at most TICK_MS later
-// than Engine.IO would ping it), and its pong is awaited as Engine.IO awaits it (pingTimeout
-// from the ping). A client still notices a silent node pingInterval + pingTimeout after its last
+// than Engine.IO would ping it, and whatever the event loop lags), and its pong is awaited as
+// Engine.IO awaits it (pingTimeout from the ping). A client still notices a silent node pingInterval + pingTimeout after its last
 // ping, and a node a silent client pingTimeout after its ping: the tick changes when a ping is
 // written, nothing a client or a node decides on.
 //
 // Engine.IO keeps the timer private: its socket's `schedulePing` makes it, a pong calls its
 // `refresh()`, closing calls `clearTimeout` on it. The kit gives the socket a beat in place of
 // the timer, with a `refresh()` that puts it back on the wheel; `clearTimeout` ignores anything
-// that is not a timer, and a beat of a closed socket does nothing when its tick comes. An
+// that is not a timer, so a beat lets go of its socket when the socket closes (else the wheel
+// would hold a closed client's socket, request and transport until its tick) and then does
+// nothing when its tick comes. An
 // Engine.IO without those members keeps its own timers (test/unit/heartbeat.test.ts fails if
 // that ever happens).
 import { createRequire } from 'node:module';
-import { performance } from 'node:perf_hooks';
 import type { Server } from 'socket.io';
 
 /** How far apart a node's ping ticks are: the most a ping is later than Engine.IO's. */
@@ -26,6 +27,7 @@ export const TICK_MS = 50;
 interface EngineSocket {
   readyState: string;
   server: object;
+  once(event: 'close', listener: () => void): unknown;
   hasRefreshedPingTimeout: boolean;
   pingIntervalTimer: unknown;
   sendPacket(type: 'ping'): void;
@@ -37,10 +39,17 @@ interface EngineSocket {
 class Beat {
   /** The tick it waits for, or -1 while its ping waits for a pong. */
   slot = -1;
+  private socket: EngineSocket | undefined;
+
   constructor(
-    private readonly socket: EngineSocket,
+    socket: EngineSocket,
     private readonly wheel: Wheel,
-  ) {}
+  ) {
+    this.socket = socket;
+    socket.once('close', () => {
+      this.socket = undefined;
+    });
+  }
 
   /** Engine.IO's call on a pong: the next ping a pingInterval on. A pong the client sent
    * unasked leaves a waiting beat where it is, so a client cannot move its ping away. */
@@ -53,7 +62,7 @@ class Beat {
   ping(): void {
     this.slot = -1;
     const socket = this.socket;
-    if (socket.readyState === 'closed' || socket.pingIntervalTimer !== this) return;
+    if (!socket || socket.readyState === 'closed' || socket.pingIntervalTimer !== this) return;
     socket.hasRefreshedPingTimeout = false;
     socket.sendPacket('ping');
     socket.resetPingTimeout();
@@ -64,12 +73,21 @@ class Beat {
 class Wheel {
   private readonly buckets = new Map<number, Beat[]>();
   private timer: NodeJS.Timeout | undefined;
+  /** Ticks turned so far. Counted, not read off a clock: a tick is never sooner than TICK_MS
+   * after the one before, so neither a wall clock set back nor a lagging loop makes a ping
+   * early, and the ticks are where the pings go out. */
+  private ticks = 0;
+  /** Ticks from an add to its ping: the next tick comes within TICK_MS of the add, so one more
+   * than pingInterval's worth, which puts the ping within TICK_MS after pingInterval. */
+  private readonly span: number;
 
-  constructor(private readonly intervalMs: number) {}
+  constructor(intervalMs: number) {
+    this.span = Math.ceil(intervalMs / TICK_MS) + 1;
+  }
 
   add(beat: Beat): void {
-    // A monotonic clock: a wall clock set back would hold every ping back as far.
-    const slot = Math.ceil((performance.now() + this.intervalMs) / TICK_MS);
+    // A wheel that stopped starts a fresh interval: its first tick is a whole TICK_MS away.
+    const slot = this.ticks + this.span - (this.timer ? 0 : 1);
     beat.slot = slot;
     const bucket = this.buckets.get(slot);
     if (bucket) bucket.push(beat);
@@ -78,8 +96,9 @@ class Wheel {
   }
 
   private turn(): void {
-    const now = performance.now() / TICK_MS;
-    // Slots only grow (a fixed interval on a monotonic clock), and a Map keeps insertion order.
+    const now = ++this.ticks;
+    // Slots only grow (a fixed span on a counter that only grows), and a Map keeps insertion
+    // order.
     for (const [slot, bucket] of this.buckets) {
       if (slot > now) break;
       this.buckets.delete(slot);
@@ -116,7 +135,7 @@ export function pingInStep(io: Server): void {
   )
     return;
   const engine = io.engine as unknown as { opts: { pingInterval: number } };
-  wheels.set(engine, new Wheel(engine.opts.pingInterval));
+  if (!wheels.has(engine)) wheels.set(engine, new Wheel(engine.opts.pingInterval));
   if (socket[IN_STEP]) return;
   socket[IN_STEP] = true;
   socket.schedulePing = function (this: EngineSocket) {
