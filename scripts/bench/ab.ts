@@ -175,41 +175,40 @@ async function measure(arm: Arm): Promise<Run> {
   }
 }
 
+const describe = (run: Run) =>
+  idle !== undefined
+    ? `${run.cpu.toFixed(1)} % of a core per 10k idle`
+    : `${run.cpu.toFixed(1)} CPU s per million (nginx ${run.nginx.toFixed(1)}), p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms`;
 const runs = new Map<string, Run[]>(arms.map((a) => [a.name, []]));
 for (let rep = 0; rep < reps; rep++) {
   for (const arm of rep % 2 === 0 ? arms : [...arms].reverse()) {
     const run = await measure(arm);
     runs.get(arm.name)?.push(run);
-    if (idle !== undefined)
-      say(`rep ${rep + 1} ${arm.name}: ${run.cpu.toFixed(1)} % of a core per 10k idle`);
-    else
-      say(
-        `rep ${rep + 1} ${arm.name}: ${run.cpu.toFixed(1)} CPU s per million (nginx ${run.nginx.toFixed(1)}), p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms`,
-      );
+    say(`rep ${rep + 1} ${arm.name}: ${describe(run)}`);
   }
 }
 const med = (name: string, key: keyof Run) => median((runs.get(name) ?? []).map((r) => r[key]));
 const first = arms[0] as Arm;
-const lines =
+// The columns after an arm's name, its ratio to the first arm and before its runs: the fixed
+// load's, or with --idle none (its figure is the idle cost).
+const extra: [string, (name: string) => string][] =
   idle !== undefined
-    ? [
-        `A/B of ${idle.toLocaleString('en')} idle connections, ${reps} runs per arm (medians):`,
-        '',
-        '| arm | % of a core per 10k | × first | runs |',
-        '| --- | ---: | ---: | --- |',
-        ...arms.map(
-          (a) =>
-            `| ${a.name} | ${med(a.name, 'cpu').toFixed(1)} | ${(med(a.name, 'cpu') / med(first.name, 'cpu')).toFixed(2)} | ${(runs.get(a.name) ?? []).map((r) => r.cpu.toFixed(1)).join(', ')} |`,
-        ),
-      ]
+    ? []
     : [
-        `A/B at ${rate} pub/s to ${settings.subscribers} subscribers${rooms > 1 ? ` over ${rooms} rooms` : ''}, ${reps} runs per arm, warm-up ${warm.seconds} s at ${warm.times} × (medians):`,
-        '',
-        '| arm | CPU s per million | × first | nginx part | p50 | p99 | runs |',
-        '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-        ...arms.map(
-          (a) =>
-            `| ${a.name} | ${med(a.name, 'cpu').toFixed(1)} | ${(med(a.name, 'cpu') / med(first.name, 'cpu')).toFixed(2)} | ${med(a.name, 'nginx').toFixed(1)} | ${med(a.name, 'p50').toFixed(1)} ms | ${med(a.name, 'p99').toFixed(1)} ms | ${(runs.get(a.name) ?? []).map((r) => r.cpu.toFixed(1)).join(', ')} |`,
-        ),
+        ['nginx part', (a) => med(a, 'nginx').toFixed(1)],
+        ['p50', (a) => `${med(a, 'p50').toFixed(1)} ms`],
+        ['p99', (a) => `${med(a, 'p99').toFixed(1)} ms`],
       ];
+const lines = [
+  idle !== undefined
+    ? `A/B of ${idle.toLocaleString('en')} idle connections, ${reps} runs per arm (medians):`
+    : `A/B at ${rate} pub/s to ${settings.subscribers} subscribers${rooms > 1 ? ` over ${rooms} rooms` : ''}, ${reps} runs per arm, warm-up ${warm.seconds} s at ${warm.times} × (medians):`,
+  '',
+  `| arm | ${idle !== undefined ? '% of a core per 10k' : 'CPU s per million'} | × first | ${extra.map(([head]) => `${head} | `).join('')}runs |`,
+  `| --- | ---: | ---: | ${extra.map(() => '---: | ').join('')}--- |`,
+  ...arms.map(
+    (a) =>
+      `| ${a.name} | ${med(a.name, 'cpu').toFixed(1)} | ${(med(a.name, 'cpu') / med(first.name, 'cpu')).toFixed(2)} | ${extra.map(([, cell]) => `${cell(a.name)} | `).join('')}${(runs.get(a.name) ?? []).map((r) => r.cpu.toFixed(1)).join(', ')} |`,
+  ),
+];
 process.stdout.write(`${lines.join('\n')}\n`);

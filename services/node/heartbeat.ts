@@ -6,18 +6,17 @@
 // Here a node's pings go out together, on a tick it shares with all its clients: each client is
 // pinged at the first tick at least pingInterval after its last pong (at most TICK_MS later
 // than Engine.IO would ping it, and whatever the event loop lags), and its pong is awaited as
-// Engine.IO awaits it (pingTimeout from the ping). A client still notices a silent node pingInterval + pingTimeout after its last
-// ping, and a node a silent client pingTimeout after its ping: the tick changes when a ping is
-// written, nothing a client or a node decides on.
+// Engine.IO awaits it (pingTimeout from the ping). A client still notices a silent node
+// pingInterval + pingTimeout after its last ping, and a node a silent client pingTimeout after
+// its ping: the tick changes when a ping is written, nothing a client or a node decides on.
 //
 // Engine.IO keeps the timer private: its socket's `schedulePing` makes it, a pong calls its
-// `refresh()`, closing calls `clearTimeout` on it. The kit gives the socket a beat in place of
-// the timer, with a `refresh()` that puts it back on the wheel; `clearTimeout` ignores anything
-// that is not a timer, so a beat lets go of its socket when the socket closes (else the wheel
-// would hold a closed client's socket, request and transport until its tick) and then does
-// nothing when its tick comes. An
-// Engine.IO without those members keeps its own timers (test/unit/heartbeat.test.ts fails if
-// that ever happens).
+// `refresh()`, `onClose` calls `clearTimeout` on it. The kit gives the socket a beat in place of
+// the timer, with a `refresh()` that puts it back on the wheel. `clearTimeout` ignores anything
+// that is not a timer, so `onClose` also lets the beat go of its socket (else the wheel would
+// hold a closed client's socket, request and transport until its tick), and the beat does
+// nothing when its tick comes. An Engine.IO without those members keeps its own timers
+// (test/unit/heartbeat.test.ts fails if that ever happens).
 import { createRequire } from 'node:module';
 import type { Server } from 'socket.io';
 
@@ -25,31 +24,25 @@ import type { Server } from 'socket.io';
 export const TICK_MS = 50;
 
 interface EngineSocket {
-  readyState: string;
   server: object;
-  once(event: 'close', listener: () => void): unknown;
   hasRefreshedPingTimeout: boolean;
   pingIntervalTimer: unknown;
   sendPacket(type: 'ping'): void;
   resetPingTimeout(): void;
   schedulePing(): void;
+  onClose(...args: unknown[]): void;
 }
 
 /** A client's place on the wheel, which Engine.IO holds where it would hold its ping timer. */
 class Beat {
   /** The tick it waits for, or -1 while its ping waits for a pong. */
   slot = -1;
-  private socket: EngineSocket | undefined;
 
   constructor(
-    socket: EngineSocket,
+    /** Until the socket closes. */
+    public socket: EngineSocket | undefined,
     private readonly wheel: Wheel,
-  ) {
-    this.socket = socket;
-    socket.once('close', () => {
-      this.socket = undefined;
-    });
-  }
+  ) {}
 
   /** Engine.IO's call on a pong: the next ping a pingInterval on. A pong the client sent
    * unasked leaves a waiting beat where it is, so a client cannot move its ping away. */
@@ -62,7 +55,7 @@ class Beat {
   ping(): void {
     this.slot = -1;
     const socket = this.socket;
-    if (!socket || socket.readyState === 'closed' || socket.pingIntervalTimer !== this) return;
+    if (!socket) return;
     socket.hasRefreshedPingTimeout = false;
     socket.sendPacket('ping');
     socket.resetPingTimeout();
@@ -127,9 +120,11 @@ const IN_STEP = Symbol('kit.heartbeatsInStep');
 export function pingInStep(io: Server): void {
   const socket = engineSocket()?.prototype as (EngineSocket & Record<symbol, boolean>) | undefined;
   const own = socket?.schedulePing;
+  const close = socket?.onClose;
   if (
     !socket ||
     typeof own !== 'function' ||
+    typeof close !== 'function' ||
     typeof socket.resetPingTimeout !== 'function' ||
     typeof socket.sendPacket !== 'function'
   )
@@ -144,6 +139,10 @@ export function pingInStep(io: Server): void {
     const beat = new Beat(this, wheel);
     this.pingIntervalTimer = beat;
     wheel.add(beat);
+  };
+  socket.onClose = function (this: EngineSocket, ...args: unknown[]) {
+    if (this.pingIntervalTimer instanceof Beat) this.pingIntervalTimer.socket = undefined;
+    close.apply(this, args);
   };
 }
 

@@ -1,12 +1,15 @@
 // An Engine.IO client at the frame level, for playing a hostile client: it sends whatever frames
 // the test writes (several CONNECTs at once, broken packets) and records every frame it gets.
 import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
 export interface RawSocket {
   readonly ws: WebSocket;
   /** Every text frame received so far, the Engine.IO open packet included. */
   readonly frames: string[];
+  /** When each of the server's pings arrived (performance.now()). */
+  readonly pings: number[];
   /** Resolves when the server closed the connection (or it failed). */
   readonly closed: Promise<void>;
   send(...frames: string[]): void;
@@ -19,16 +22,25 @@ export interface RawSocket {
   close(): void;
 }
 
-/** A WebSocket from 127.0.<net>.1 to the kit's Engine.IO endpoint, opened and ready. */
-export function rawSocket(baseUrl: string, net: number): Promise<RawSocket> {
+/** A WebSocket from 127.0.<net>.1 to the kit's Engine.IO endpoint, opened and ready. It answers
+ * the server's pings, as any client must, so that only the test decides what breaks; `pong`,
+ * told how many pings have come, says whether to answer the last (a client gone silent). */
+export function rawSocket(
+  baseUrl: string,
+  net: number,
+  { pong = () => true }: { pong?: (pings: number) => boolean } = {},
+): Promise<RawSocket> {
   const url = `${baseUrl.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`;
   const ws = new WebSocket(url, { localAddress: `127.0.${net}.1`, perMessageDeflate: false });
   const frames: string[] = [];
+  const pings: number[] = [];
   const waiters = new Set<() => void>();
   ws.on('message', (data) => {
     const text = data.toString();
-    // Answer the server's pings, as any client must, so that only the test decides what breaks.
-    if (text === '2') ws.send('3');
+    if (text === '2') {
+      pings.push(performance.now());
+      if (pong(pings.length)) ws.send('3');
+    }
     frames.push(text);
     for (const wake of waiters) wake();
   });
@@ -39,6 +51,7 @@ export function rawSocket(baseUrl: string, net: number): Promise<RawSocket> {
   const socket: RawSocket = {
     ws,
     frames,
+    pings,
     closed,
     send: (...out) => {
       for (const frame of out) ws.send(frame);

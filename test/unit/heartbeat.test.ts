@@ -8,40 +8,20 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Server } from 'socket.io';
 import { WebSocket } from 'ws';
+import { heapAfterGc } from '../../scripts/bench/apps/heap.ts';
 import { pingInStep, TICK_MS } from '../../services/node/heartbeat.ts';
+import { type RawSocket, rawSocket } from '../harness/raw-engine.ts';
 
 const PING_MS = 300;
 
-setFlagsFromString('--expose-gc');
-/** A full garbage collection, without running the whole suite under --expose-gc. */
-const gc = runInNewContext('gc') as () => void;
-
-interface Peer {
-  ws: WebSocket;
-  /** When Engine.IO's open packet arrived (performance.now()). */
-  opened: number;
-  /** When the client read each ping (performance.now()). */
-  pings: number[];
-  closed: Promise<unknown>;
+/** A raw Engine.IO v4 client from 127.0.1.1, and when its open packet came. */
+async function peer(url: string, pong?: (pings: number) => boolean) {
+  const socket = await rawSocket(url, 1, { pong });
+  return Object.assign(socket, { opened: performance.now() });
 }
-
-/** A raw Engine.IO v4 client; it answers every ping with a pong while `answer` says so. */
-async function peer(url: string, answer = () => true): Promise<Peer> {
-  const ws = new WebSocket(`${url}/socket.io/?EIO=4&transport=websocket`);
-  const pings: number[] = [];
-  const closed = once(ws, 'close');
-  ws.on('message', (data) => {
-    if (String(data) !== '2') return;
-    pings.push(performance.now());
-    if (answer()) ws.send('3');
-  });
-  await once(ws, 'message'); // Engine.IO's open packet
-  return { ws, opened: performance.now(), pings, closed };
-}
+type Peer = RawSocket & { opened: number };
 
 async function server(inStep: boolean) {
   const http = createServer();
@@ -85,7 +65,7 @@ describe('heartbeats in step', () => {
     const most = Math.ceil(span / TICK_MS) + 1;
     assert.ok(most < 10, `the clients took ${span.toFixed(0)} ms to connect: too slow to tell`);
     assert.ok(count <= most, `first pings at ${count} moments, more than ${most}`);
-    for (const p of peers) p.ws.close();
+    for (const p of peers) p.close();
   });
 
   it('pings an answering client every pingInterval, at most a tick late, and keeps it', async () => {
@@ -96,20 +76,21 @@ describe('heartbeats in step', () => {
     const gaps = p.pings.slice(1).map((t, i) => t - (p.pings[i] as number));
     // Read at the client: a ping comes a pingInterval after the pong to the one before, which
     // the client sent when it read that one, so never sooner; the loop's lag can make a gap
-    // longer, never shorter. The median over several keeps that lag out of the upper bound.
+    // longer, never shorter. The median over several, and 25 ms, keep that lag out of the upper
+    // bound (a pong comes just after a tick, so a ping is typically a whole tick late).
     for (const gap of gaps)
       assert.ok(gap >= PING_MS, `pings ${gap.toFixed(0)} ms apart, under ${PING_MS}`);
     const median = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)] as number;
     assert.ok(
-      median <= PING_MS + TICK_MS + 10,
+      median <= PING_MS + TICK_MS + 25,
       `pings ${median.toFixed(0)} ms apart (median), more than a tick over ${PING_MS}`,
     );
-    p.ws.close();
+    p.close();
   });
 
   it('closes a client that stops answering, a pingTimeout after the unanswered ping', async () => {
     // It answers the first ping only.
-    const p: Peer = await peer(kit.url, () => p.pings.length < 2);
+    const p = await peer(kit.url, (pings) => pings < 2);
     await p.closed;
     const closedAt = performance.now();
     assert.equal(p.pings.length, 2, 'pinged again after its pong, then closed');
@@ -129,12 +110,12 @@ describe('heartbeats in step', () => {
       registry.register(socket, socket.id),
     );
     const p = await peer(kit.url);
-    p.ws.close();
+    p.close();
     await p.closed;
     // Well before its tick (a pingInterval after it opened).
     for (let i = 0; i < 5 && gone.length === 0; i++) {
       await sleep(20);
-      gc();
+      heapAfterGc();
     }
     await sleep(0);
     assert.equal(gone.length, 1, 'the closed socket was still held before its tick');
@@ -150,7 +131,7 @@ describe('heartbeats in step', () => {
       const [inStep, own] = sockets;
       assert.equal(inStep?.pingIntervalTimer?.constructor.name, 'Beat');
       assert.equal(own?.pingIntervalTimer?.constructor.name, 'Timeout');
-      for (const p of peers) p.ws.close();
+      for (const p of peers) p.close();
     } finally {
       await plain.close();
     }
