@@ -37,7 +37,7 @@ import {
   returnKit,
   startKitVariant,
   startVariant,
-  stopEveryKit,
+  stopKitsOnSignal,
   type Variant,
   type VariantName,
 } from './bench/variants.ts';
@@ -393,13 +393,7 @@ async function report(partial: Omit<Results, 'targets'>): Promise<void> {
   if (failures.length > 0) fail('bench', `failed: ${failures.join('; ')}`, 'KIT_ERR_BENCH');
 }
 
-// Ctrl-C skips every finally: the kits, started detached, are stopped here.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    say(`${signal}: stopping the kits still running`);
-    void stopEveryKit().finally(() => process.exit(130));
-  });
-}
+stopKitsOnSignal(say);
 
 try {
   await main();

@@ -22,7 +22,13 @@ import { holdConnections } from './scenarios/connections.ts';
 import { connect, type FanoutSettings, warmedFixedLoad } from './scenarios/fanout.ts';
 import { median } from './stats.ts';
 import { nginxShare } from './summary.ts';
-import { LABELS, startKitVariant, startVariant, type VariantName } from './variants.ts';
+import {
+  LABELS,
+  startKitVariant,
+  startVariant,
+  stopKitsOnSignal,
+  type VariantName,
+} from './variants.ts';
 
 interface Arm {
   name: string;
@@ -140,6 +146,7 @@ const settings: FanoutSettings = {
   rooms,
 };
 const say = (line: string) => process.stderr.write(`${line}\n`);
+stopKitsOnSignal(say);
 
 /** One arm once: a fresh kit, the room, a warm-up, then the fixed load's rounds. */
 async function measure(arm: Arm): Promise<Run> {

@@ -175,6 +175,20 @@ export async function stopEveryKit(): Promise<void> {
 }
 
 /**
+ * Stops every kit still running when the process is interrupted (SIGINT, SIGTERM), then exits 130:
+ * a signal skips the finally blocks that stop them, and a kit runs detached, so it would outlive
+ * the bench with its nodes, nginx and Redis.
+ */
+export function stopKitsOnSignal(say: (line: string) => void): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      say(`${signal}: stopping the kits still running`);
+      void stopEveryKit().finally(() => process.exit(130));
+    });
+  }
+}
+
+/**
  * The kit's nodes and Redis behind another proxy (the kit's own nginx idles, left out of the
  * accounting): `template` from templates/, rendered with DIR (a folder of the run's own), PORT
  * and `servers` (the kit's nodes), then `command` started on it, in front until stop.

@@ -319,3 +319,7 @@ process.on('message', (command: Command) => {
     (error: Error) => process.send?.({ type: 'error', message: error.message } satisfies Reply),
   );
 });
+
+// The bench gone (interrupted, or crashed), nobody waits for a reply: leave without one, where a
+// reply sent into the closed channel would end this process with an unhandled error instead.
+process.on('disconnect', () => process.exit(0));
