@@ -1,7 +1,7 @@
 // A/B of kit configurations on server CPU per delivery, the bench's headline figure:
 //
 //   node --import tsx scripts/bench/ab.ts [--reps 3] [--rate 60] [--subscribers 500] [--rooms 1] \
-//     [--warmup 20] [--warmup-times 1] [--idle N] \
+//     [--warmup 90] [--warmup-times 1] [--idle N] \
 //     'four:' 'two:nodes=2' 'six:NGINX_WORKERS=6' 'docs:variant=docs-nginx'
 //
 // Each arm is `name:` and comma-separated settings: `nodes=N`, or a kit variable (`VAR=value`);
@@ -92,10 +92,14 @@ const { values, positionals } = parseArgs({
     // scaling scenario's rooms curve: 600 subscribers over 100 rooms at 3333 pub/s).
     rooms: { type: 'string', default: '1' },
     // Before the measured rounds: seconds at `--warmup-times` the rate. A full run's fixed load
-    // comes after its capacity search, so its processes are warm; a kit's four nodes and nginx
-    // warm slower than one process (after 1 s the kit read 1.32 × the cluster's CPU per delivery,
-    // after 30 s 1.22 ×, 2026-11-23), so an arm gets 20 s unless told otherwise.
-    warmup: { type: 'string', default: '20' },
+    // comes after its capacity search, so its processes are warm. A kit's four nodes warm slower
+    // than the cluster's two workers: at 50 pub/s to 500 subscribers their CPU, sampled every
+    // 10 s, fell from 21 % of a core at 20 s to 14 % at 60 s and stayed there, a third of the
+    // fall in V8's background threads (its compiler and GC helpers), the rest in the main
+    // thread; the cluster's held its level from 10 s. Warmed 20 s the kit read 1.60 × the
+    // cluster, 120 s 1.36 × (2026-11-23), so an arm gets 90 s unless told otherwise: what an
+    // operator's nodes cost after their first minute.
+    warmup: { type: 'string', default: '90' },
     'warmup-times': { type: 'string', default: '1' },
     idle: { type: 'string' },
   },
