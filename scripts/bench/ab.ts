@@ -27,6 +27,7 @@ import {
   startKitVariant,
   startVariant,
   stopKitsOnSignal,
+  stoppingEveryKit,
   type VariantName,
 } from './variants.ts';
 
@@ -191,12 +192,21 @@ const describe = (run: Run) =>
     ? `${run.cpu.toFixed(1)} % of a core per 10k idle`
     : `${run.cpu.toFixed(1)} CPU s per million (nginx ${run.nginx.toFixed(1)}), p50 ${run.p50.toFixed(1)} ms, p99 ${run.p99.toFixed(1)} ms`;
 const runs = new Map<string, Run[]>(arms.map((a) => [a.name, []]));
-for (let rep = 0; rep < reps; rep++) {
-  for (const arm of rep % 2 === 0 ? arms : [...arms].reverse()) {
-    const run = await measure(arm);
-    runs.get(arm.name)?.push(run);
-    say(`rep ${rep + 1} ${arm.name}: ${describe(run)}`);
+try {
+  for (let rep = 0; rep < reps; rep++) {
+    for (const arm of rep % 2 === 0 ? arms : [...arms].reverse()) {
+      const run = await measure(arm);
+      runs.get(arm.name)?.push(run);
+      say(`rep ${rep + 1} ${arm.name}: ${describe(run)}`);
+    }
   }
+} catch (error) {
+  // A signal came: what failed was stopped under it (or refused to start), and the signal's
+  // handler stops the rest and exits 130. Wait for it rather than exit 1 in the middle.
+  const stopping = stoppingEveryKit();
+  if (!stopping) throw error;
+  await stopping;
+  await new Promise(() => {});
 }
 const med = (name: string, key: keyof Run) => median((runs.get(name) ?? []).map((r) => r[key]));
 const first = arms[0] as Arm;

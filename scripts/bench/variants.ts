@@ -87,12 +87,17 @@ export interface KitVariantOptions {
  */
 let lending: { kit?: Promise<Variant> } | undefined;
 
-/** Kits launched and not stopped yet: each runs detached, and outlives the bench unless stopped. */
+/**
+ * Variants started and not stopped yet. A kit runs detached and outlives the bench unless
+ * stopped; so do a proxy in front of one and a forked server whose bench was killed.
+ */
 const running = new Set<{ stop(): Promise<void> }>();
-/** Kits starting now. */
+/** Variants starting now. */
 const launching = new Set<Promise<Variant>>();
-/** Set by stopEveryKit: no kit starts after it, and one that was starting is stopped. */
+/** Set by stopEveryKit: no variant starts after it, and one that was starting is stopped. */
 let interrupted = false;
+/** stopEveryKit's work, once called: every later call and signal waits for the same. */
+let stoppingAll: Promise<void> | undefined;
 
 export function lendKit(): void {
   lending = {};
@@ -119,19 +124,39 @@ export async function startKitVariant(options: KitVariantOptions = {}): Promise<
   return { ...(await lent.kit), stop: async () => {} };
 }
 
-/** A kit started for a variant, tracked until it is up (or stopped, when interrupted meanwhile). */
-async function launchKitVariant(options: KitVariantOptions): Promise<Variant> {
-  const started = startTrackedKit(options);
-  launching.add(started);
-  try {
-    return await started;
-  } finally {
-    launching.delete(started);
-  }
+/** A kit started for a variant. */
+function launchKitVariant(options: KitVariantOptions): Promise<Variant> {
+  return tracked(() => startKit(options));
 }
 
-async function startTrackedKit(options: KitVariantOptions): Promise<Variant> {
+/**
+ * What `start` starts, tracked while it starts and until it is stopped, so that stopEveryKit
+ * finds it; its stop runs once, however often it is called (the bench's finally blocks and
+ * stopEveryKit may both call it). Interrupted while it started, it is stopped at once.
+ */
+async function tracked(start: () => Promise<Variant>): Promise<Variant> {
   if (interrupted) throw new Error('the bench was interrupted');
+  const starting = start();
+  launching.add(starting);
+  let variant: Variant;
+  try {
+    variant = await starting;
+  } finally {
+    launching.delete(starting);
+  }
+  let stopping: Promise<void> | undefined;
+  const handle = {
+    stop: (): Promise<void> => (stopping ??= variant.stop().finally(() => running.delete(handle))),
+  };
+  running.add(handle);
+  if (interrupted) {
+    await handle.stop();
+    throw new Error('the bench was interrupted');
+  }
+  return { ...variant, stop: handle.stop };
+}
+
+async function startKit(options: KitVariantOptions): Promise<Variant> {
   const name = options.name ?? 'kit';
   const kit = await launchKit({
     nodes: options.nodes ?? (name === 'kit-cores' ? CORES : 4),
@@ -144,12 +169,6 @@ async function startTrackedKit(options: KitVariantOptions): Promise<Variant> {
       ...options.env,
     },
   });
-  // Interrupted while it started: stopped at once, as every other kit was.
-  if (interrupted) {
-    await kit.stop();
-    throw new Error('the bench was interrupted');
-  }
-  running.add(kit);
   return {
     name,
     label: LABELS[name],
@@ -158,20 +177,27 @@ async function startTrackedKit(options: KitVariantOptions): Promise<Variant> {
     nodePorts: kit.nodePorts,
     nodeSockets: kit.nodePorts.map((p) => socketPath(runDirOf(kit.runDir), p)),
     pids: () => kit.pids(),
-    stop: async () => {
-      await kit.stop();
-      running.delete(kit);
-    },
+    stop: () => kit.stop(),
   };
 }
 
-/** Stops every kit still running (the bench interrupted: a signal skips its finally blocks). */
-export async function stopEveryKit(): Promise<void> {
-  interrupted = true;
-  lending = undefined;
-  await Promise.allSettled([...launching]);
-  await Promise.all([...running].map((kit) => kit.stop().catch(() => undefined)));
-  running.clear();
+/**
+ * Stops every kit and other variant still running (the bench interrupted: a signal skips its
+ * finally blocks); one that is starting is stopped once up. Called again, waits for the same.
+ */
+export function stopEveryKit(): Promise<void> {
+  stoppingAll ??= (async () => {
+    interrupted = true;
+    lending = undefined;
+    await Promise.allSettled([...launching]);
+    await Promise.all([...running].map((v) => v.stop().catch(() => undefined)));
+  })();
+  return stoppingAll;
+}
+
+/** stopEveryKit's work once it was called (a signal came), else undefined. */
+export function stoppingEveryKit(): Promise<void> | undefined {
+  return stoppingAll;
 }
 
 /**
@@ -181,7 +207,9 @@ export async function stopEveryKit(): Promise<void> {
  */
 export function stopKitsOnSignal(say: (line: string) => void): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
+    // Not `once`: a second Ctrl-C would then kill the bench halfway through stopping them.
+    process.on(signal, () => {
+      if (stoppingAll) return say(`${signal}: still stopping the kits`);
       say(`${signal}: stopping the kits still running`);
       void stopEveryKit().finally(() => process.exit(130));
     });
@@ -421,17 +449,17 @@ export async function startVariant(name: VariantName): Promise<Variant> {
       return startKitVariant({ name });
     case 'nginx-floor':
     case 'docs-floor':
-      return startNginxFloor(name);
+      return tracked(() => startNginxFloor(name));
     case 'kit-haproxy':
-      return startHaproxyVariant();
+      return tracked(startHaproxyVariant);
     case 'docs-nginx':
-      return startDocsNginxVariant();
+      return tracked(startDocsNginxVariant);
     case 'plain':
-      return startForked('plain', 'plain.ts');
+      return tracked(() => startForked('plain', 'plain.ts'));
     case 'cluster':
-      return startForked('cluster', 'cluster.ts');
+      return tracked(() => startForked('cluster', 'cluster.ts'));
     case 'raw-ws':
-      return startForked('raw-ws', 'raw-ws.ts');
+      return tracked(() => startForked('raw-ws', 'raw-ws.ts'));
   }
 }
 

@@ -13,6 +13,9 @@ const port = Number(process.argv[2]);
 const workers = Number(process.argv[3] ?? availableParallelism());
 
 if (cluster.isPrimary) {
+  // The bench gone (killed, or interrupted before it could stop this server): go with it; the
+  // workers follow their primary.
+  process.on('disconnect', () => process.exit(0));
   const http = createServer();
   setupMaster(http, { loadBalancingMethod: 'least-connection' });
   setupPrimary();

@@ -18,3 +18,5 @@ http.on('request', (req, res) => {
   }
 });
 http.listen(port, '127.0.0.1', () => process.send?.('ready'));
+// The bench gone (killed, or interrupted before it could stop this server): go with it.
+process.on('disconnect', () => process.exit(0));

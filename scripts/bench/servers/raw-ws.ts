@@ -79,3 +79,5 @@ const ready = () => {
 };
 if (/^\d+$/.test(where)) http.listen(Number(where), '127.0.0.1', ready);
 else http.listen(where, ready);
+// The bench gone (killed, or interrupted before it could stop this server): go with it.
+process.on('disconnect', () => process.exit(0));
