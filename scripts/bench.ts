@@ -37,7 +37,7 @@ import {
   returnKit,
   startKitVariant,
   startVariant,
-  stopKitsOnSignal,
+  stopVariantsOnSignal,
   type Variant,
   type VariantName,
 } from './bench/variants.ts';
@@ -393,7 +393,7 @@ async function report(partial: Omit<Results, 'targets'>): Promise<void> {
   if (failures.length > 0) fail('bench', `failed: ${failures.join('; ')}`, 'KIT_ERR_BENCH');
 }
 
-stopKitsOnSignal(say);
+stopVariantsOnSignal(say);
 
 try {
   await main();

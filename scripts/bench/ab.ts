@@ -26,8 +26,8 @@ import {
   LABELS,
   startKitVariant,
   startVariant,
-  stopKitsOnSignal,
-  stoppingEveryKit,
+  stoppingEveryVariant,
+  stopVariantsOnSignal,
   type VariantName,
 } from './variants.ts';
 
@@ -151,7 +151,7 @@ const settings: FanoutSettings = {
   rooms,
 };
 const say = (line: string) => process.stderr.write(`${line}\n`);
-stopKitsOnSignal(say);
+stopVariantsOnSignal(say);
 
 /** One arm once: a fresh kit, the room, a warm-up, then the fixed load's rounds. */
 async function measure(arm: Arm): Promise<Run> {
@@ -202,11 +202,11 @@ try {
   }
 } catch (error) {
   // A signal came: what failed was stopped under it (or refused to start), and the signal's
-  // handler stops the rest and exits 130. Wait for it rather than exit 1 in the middle.
-  const stopping = stoppingEveryKit();
+  // handler stops the rest. Wait for that rather than exit 1 in the middle, then exit as it does.
+  const stopping = stoppingEveryVariant();
   if (!stopping) throw error;
   await stopping;
-  await new Promise(() => {});
+  process.exit(130);
 }
 const med = (name: string, key: keyof Run) => median((runs.get(name) ?? []).map((r) => r[key]));
 const first = arms[0] as Arm;

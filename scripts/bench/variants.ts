@@ -94,9 +94,9 @@ let lending: { kit?: Promise<Variant> } | undefined;
 const running = new Set<{ stop(): Promise<void> }>();
 /** Variants starting now. */
 const launching = new Set<Promise<Variant>>();
-/** Set by stopEveryKit: no variant starts after it, and one that was starting is stopped. */
+/** Set by stopEveryVariant: no variant starts after it, and one that was starting is stopped. */
 let interrupted = false;
-/** stopEveryKit's work, once called: every later call and signal waits for the same. */
+/** stopEveryVariant's work, once called: every later call and signal waits for the same. */
 let stoppingAll: Promise<void> | undefined;
 
 export function lendKit(): void {
@@ -114,25 +114,20 @@ export async function startKitVariant(options: KitVariantOptions = {}): Promise<
     (options.name ?? 'kit') === 'kit' &&
     options.nodes === undefined &&
     Object.keys(options.env ?? {}).length === 0;
-  if (lending === undefined || !defaults) return launchKitVariant(options);
+  if (lending === undefined || !defaults) return tracked(() => startKit(options));
   const lent = lending;
   // A kit that failed to start is not lent again: the next scenario tries a start of its own.
-  lent.kit ??= launchKitVariant(options).catch((error) => {
+  lent.kit ??= tracked(() => startKit(options)).catch((error) => {
     lent.kit = undefined;
     throw error;
   });
   return { ...(await lent.kit), stop: async () => {} };
 }
 
-/** A kit started for a variant. */
-function launchKitVariant(options: KitVariantOptions): Promise<Variant> {
-  return tracked(() => startKit(options));
-}
-
 /**
- * What `start` starts, tracked while it starts and until it is stopped, so that stopEveryKit
+ * What `start` starts, tracked while it starts and until it is stopped, so that stopEveryVariant
  * finds it; its stop runs once, however often it is called (the bench's finally blocks and
- * stopEveryKit may both call it). Interrupted while it started, it is stopped at once.
+ * stopEveryVariant may both call it). Interrupted while it started, it is stopped at once.
  */
 async function tracked(start: () => Promise<Variant>): Promise<Variant> {
   if (interrupted) throw new Error('the bench was interrupted');
@@ -185,7 +180,7 @@ async function startKit(options: KitVariantOptions): Promise<Variant> {
  * Stops every kit and other variant still running (the bench interrupted: a signal skips its
  * finally blocks); one that is starting is stopped once up. Called again, waits for the same.
  */
-export function stopEveryKit(): Promise<void> {
+export function stopEveryVariant(): Promise<void> {
   stoppingAll ??= (async () => {
     interrupted = true;
     lending = undefined;
@@ -195,23 +190,23 @@ export function stopEveryKit(): Promise<void> {
   return stoppingAll;
 }
 
-/** stopEveryKit's work once it was called (a signal came), else undefined. */
-export function stoppingEveryKit(): Promise<void> | undefined {
+/** stopEveryVariant's work once it was called (a signal came), else undefined. */
+export function stoppingEveryVariant(): Promise<void> | undefined {
   return stoppingAll;
 }
 
 /**
- * Stops every kit still running when the process is interrupted (SIGINT, SIGTERM), then exits 130:
- * a signal skips the finally blocks that stop them, and a kit runs detached, so it would outlive
- * the bench with its nodes, nginx and Redis.
+ * Stops every variant still running when the process is interrupted (SIGINT, SIGTERM), then
+ * exits 130: a signal skips the finally blocks that stop them, and a kit runs detached, so it
+ * would outlive the bench with its nodes, nginx and Redis.
  */
-export function stopKitsOnSignal(say: (line: string) => void): void {
+export function stopVariantsOnSignal(say: (line: string) => void): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     // Not `once`: a second Ctrl-C would then kill the bench halfway through stopping them.
     process.on(signal, () => {
       if (stoppingAll) return say(`${signal}: still stopping the kits`);
       say(`${signal}: stopping the kits still running`);
-      void stopEveryKit().finally(() => process.exit(130));
+      void stopEveryVariant().finally(() => process.exit(130));
     });
   }
 }
