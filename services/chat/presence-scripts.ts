@@ -119,3 +119,21 @@ export const dropScript = new LuaScript(`${DROP_INSTANCE}
 drop(KEYS[1], KEYS[2], ARGV[3], ARGV[4], ARGV[1], tonumber(ARGV[2]))
 return 1
 `);
+
+/**
+ * KEYS: leaving. ARGV: user key prefix, then user ids. Returns 1 for each user the registry counts
+ * online (an instance holds one of its sockets, or it is in its grace, not yet announced gone),
+ * else 0: the `users` list's presence in one command, however many users it lists.
+ */
+export const onlineScript = new LuaScript(`
+local online = {}
+for i = 2, #ARGV do
+  local user = ARGV[i]
+  if redis.call('EXISTS', ARGV[1] .. user) == 1 or redis.call('ZSCORE', KEYS[1], user) then
+    online[i - 1] = 1
+  else
+    online[i - 1] = 0
+  end
+end
+return online
+`);

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Redis, waitForReplica } from '../node/redis.ts';
 import { presenceKey } from './presence-keys.ts';
+import { onlineScript } from './presence-scripts.ts';
 
 /** How long an idle session, a user and stored messages are kept. */
 export const TTL_SECONDS = 7 * 24 * 3600;
@@ -15,7 +16,7 @@ const ROOM_HISTORY = 500;
 /** The most messages one reply carries: per user in `users`, on `join`, per page. */
 export const PAGE = 50;
 /** At most this many users (the most recently seen) are listed in `users`. */
-const USERS_LISTED = 500;
+export const USERS_LISTED = 500;
 /** Conversations indexed per user by recency; older ones are still paged through `messages`. */
 const CONVERSATIONS_KEPT = 1000;
 /** Only the most recent conversations carry messages in `users`: it bounds what Redis reads. */
@@ -25,6 +26,12 @@ const CONVERSATIONS_WITH_MESSAGES = 10;
  * below the 4 MB a connection may leave unsent (services/node/engine-limits.ts), whoever writes.
  */
 const USERS_MESSAGE_BYTES = 256 * 1024;
+/**
+ * Usernames a node keeps: a user's name never changes (another name is another user), so a
+ * `users` reply asks Redis only for the names this node has not seen. Oldest first out: 10,000
+ * names are about a megabyte, and twenty times the users one reply lists.
+ */
+const USERNAMES_KEPT = 10_000;
 
 export interface Session {
   sessionID: string;
@@ -95,6 +102,8 @@ export function messageId(ts: number): string {
 }
 
 export class ChatStore {
+  private readonly names = new Map<string, string>();
+
   constructor(private readonly redis: Redis) {}
 
   async findSession(sessionID: string): Promise<Session | undefined> {
@@ -148,7 +157,8 @@ export class ChatStore {
    * Every known user (most recently seen first, bounded) and whether the presence registry counts
    * it online, with the latest messages exchanged with `me`, oldest first, for the most recent
    * conversations only and within a byte budget; the others carry none and are paged through
-   * `messages`. Two round trips, whatever the histories hold.
+   * `messages`. Two round trips of at most 14 commands, and one more per listed user whose name
+   * this node has not kept yet: whatever the histories hold and however many users are listed.
    */
   async usersFor(me: string): Promise<Array<KnownUser & { messages: PrivateMessage[] }>> {
     // Commands sent in one go are pipelined by the client (on a cluster, per shard).
@@ -163,21 +173,18 @@ export class ChatStore {
     const shown = new Set(ids);
     const talked = recent.filter((id) => shown.has(id));
 
-    const replies: unknown[] = await Promise.all([
-      ...ids.flatMap((id) => [
-        this.redis.hGet(key.user(id), 'username'),
-        this.redis.exists(presenceKey.userInstances(id)),
-        this.redis.zScore(presenceKey.leaving, id),
-      ]),
+    const [usernames, online, ...histories] = (await Promise.all([
+      this.usernames(ids),
+      onlineScript.run(this.redis, [presenceKey.leaving], [presenceKey.userPrefix, ...ids]),
       ...talked.map((id) => this.redis.zRange(key.conversation(me, id), ...pageRange(undefined))),
-    ]);
+    ])) as [Array<string | null>, number[], ...string[][]];
 
     // Newest conversation first, each newest message first, until the budget is spent: what each
     // user carries is still its latest messages, so paging with the oldest id misses nothing.
     const messages = new Map<string, PrivateMessage[]>();
     let budget = USERS_MESSAGE_BYTES;
     talked.forEach((id, i) => {
-      const members = replies[ids.length * 3 + i] as string[];
+      const members = histories[i] as string[];
       const kept: string[] = [];
       for (const member of members) {
         budget -= Buffer.byteLength(member);
@@ -189,21 +196,36 @@ export class ChatStore {
 
     const users: Array<KnownUser & { messages: PrivateMessage[] }> = [];
     ids.forEach((userID, i) => {
-      const [username, instances, leaving] = replies.slice(i * 3, i * 3 + 3) as [
-        string | null,
-        number,
-        number | null,
-      ];
+      const username = usernames[i];
       if (!username) return;
+      // A user in its grace period has not been announced gone, so it still counts as online.
       users.push({
         userID,
         username,
-        // A user in its grace period has not been announced gone, so it still counts as online.
-        connected: instances > 0 || leaving !== null,
+        connected: online[i] === 1,
         messages: messages.get(userID) ?? [],
       });
     });
     return users;
+  }
+
+  /** Each user's name, null where its key has expired; Redis is asked only for names not kept. */
+  private async usernames(ids: string[]): Promise<Array<string | null>> {
+    const unknown = ids.filter((id) => !this.names.has(id));
+    const fetched = new Map<string, string | null>();
+    const replies = await Promise.all(
+      unknown.map((id) => this.redis.hGet(key.user(id), 'username')),
+    );
+    unknown.forEach((id, i) => {
+      const name = replies[i] ?? null;
+      fetched.set(id, name);
+      if (name === null) return;
+      this.names.set(id, name);
+      if (this.names.size > USERNAMES_KEPT) {
+        this.names.delete(this.names.keys().next().value as string);
+      }
+    });
+    return ids.map((id) => this.names.get(id) ?? fetched.get(id) ?? null);
   }
 
   /** Older private messages between `me` and `other`, newest first. */
