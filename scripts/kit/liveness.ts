@@ -2,23 +2,27 @@
 // exits, so the restart-on-exit path never sees it, while nginx keeps sending it a share of new
 // clients. Once the part has been ready, it is probed every second; a part that stays silent is
 // killed (SIGKILL works on a stopped process too) and the supervisor starts it again.
+//
+// Silent, not slow. A node busy with a burst (every client of a restarted kit reconnecting at
+// once) answers late, and killing it for that throws its clients onto the others, which are as
+// busy: so a probe waits for its answer until the part has been silent for the whole limit.
 
-/** A part's liveness check: undefined when it answers, else why not (`timeout`, `refused`, …). */
+/** A part's liveness check: undefined when it answers within timeoutMs, else why not (`timeout`, `refused`, …). */
 export interface Liveness {
   /** What is probed, for the log line (`/healthz`). */
   readonly what: string;
-  check(): Promise<string | undefined>;
+  check(timeoutMs: number): Promise<string | undefined>;
 }
 
-/** One probe per second (start to start); each probe has a 1 s timeout of its own (probes.ts). */
+/** One probe per second (start to start) while the part answers. */
 export const PROBE_INTERVAL_MS = 1000;
 /**
- * Six silent seconds: far beyond a healthy node's answer (a few ms) or a GC pause (tens of ms); a
- * node that answers no probe for that long has had its event loop blocked throughout, and its
- * clients starve too. Short enough that the hung node is replaced within 15 s even on a loaded
- * machine (measured: 8 probes took over 15 s there once; 5 took 6.3-6.9 s on a quiet one).
+ * Six silent seconds: far beyond a healthy node's answer (a few ms), a GC pause (tens of ms) or a
+ * node busy with a burst of connections (hundreds of ms, up to seconds); a node that answers
+ * nothing for that long has had its event loop blocked throughout, and its clients starve too.
+ * Short enough that the hung node is replaced within 15 s even on a loaded machine.
  */
-export const MAX_SILENT_PROBES = 6;
+export const SILENCE_LIMIT_MS = 6_000;
 
 export interface WatchOptions {
   readonly name: string;
@@ -41,7 +45,6 @@ export class LivenessWatch {
   private stopped = false;
   private hasBeenReady = false;
   private silentSince?: number;
-  private failures = 0;
   private readonly startedAt = Date.now();
 
   constructor(private readonly options: WatchOptions) {
@@ -77,10 +80,11 @@ export class LivenessWatch {
       this.schedule(PROBE_INTERVAL_MS - (Date.now() - began));
       return;
     }
-    const why = await this.options.liveness.check();
+    // A probe may take what is left of the limit: an answer however late proves the part alive.
+    const left = (this.silentSince ?? began) + SILENCE_LIMIT_MS - began;
+    const why = await this.options.liveness.check(Math.max(PROBE_INTERVAL_MS, left));
     if (this.stopped) return;
     if (why === undefined) {
-      this.failures = 0;
       this.silentSince = undefined;
     } else if (this.silentEnough(why, began)) {
       this.stop();
@@ -94,9 +98,9 @@ export class LivenessWatch {
   }
 
   private silentEnough(why: string, probeBegan: number): boolean {
-    this.failures += 1;
     this.silentSince ??= probeBegan;
-    if (why === 'refused') return Date.now() - this.silentSince >= this.options.refusedGraceMs;
-    return this.failures >= MAX_SILENT_PROBES;
+    const silentMs = Date.now() - this.silentSince;
+    if (why === 'refused') return silentMs >= this.options.refusedGraceMs;
+    return silentMs >= SILENCE_LIMIT_MS;
   }
 }

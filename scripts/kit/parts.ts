@@ -148,7 +148,7 @@ export function kitParts(config: KitConfig, dir: RunDir): Part[] {
       readyTimeoutMs: 45_000,
       liveness: {
         what: '/healthz',
-        check: () => httpFailure(`${nodeUrl(config, port)}/healthz`),
+        check: (timeoutMs) => httpFailure(`${nodeUrl(config, port)}/healthz`, timeoutMs),
       },
       ...NODE_STOP,
       unprivileged: true,
