@@ -37,6 +37,8 @@ export interface WatchOptions {
   /** A part not ready this long after its start is as good as silent (it hung while starting). */
   readonly readyTimeoutMs: number;
   readonly onSilent: (why: string) => void;
+  /** How long a part may stay silent (SILENCE_LIMIT_MS unless told; the tests shorten it). */
+  readonly silenceLimitMs?: number;
 }
 
 /** Watches one process of a part; `stop()` when it exits or the kit stops. */
@@ -47,7 +49,10 @@ export class LivenessWatch {
   private silentSince?: number;
   private readonly startedAt = Date.now();
 
+  private readonly silenceLimitMs: number;
+
   constructor(private readonly options: WatchOptions) {
+    this.silenceLimitMs = options.silenceLimitMs ?? SILENCE_LIMIT_MS;
     this.schedule(PROBE_INTERVAL_MS);
   }
 
@@ -81,7 +86,7 @@ export class LivenessWatch {
       return;
     }
     // A probe may take what is left of the limit: an answer however late proves the part alive.
-    const left = (this.silentSince ?? began) + SILENCE_LIMIT_MS - began;
+    const left = (this.silentSince ?? began) + this.silenceLimitMs - began;
     const why = await this.options.liveness.check(Math.max(PROBE_INTERVAL_MS, left));
     if (this.stopped) return;
     if (why === undefined) {
@@ -101,6 +106,6 @@ export class LivenessWatch {
     this.silentSince ??= probeBegan;
     const silentMs = Date.now() - this.silentSince;
     if (why === 'refused') return silentMs >= this.options.refusedGraceMs;
-    return silentMs >= SILENCE_LIMIT_MS;
+    return silentMs >= this.silenceLimitMs;
   }
 }

@@ -103,6 +103,7 @@ export function messageId(ts: number): string {
 
 export class ChatStore {
   private readonly names = new Map<string, string>();
+  private readonly asking = new Map<string, Promise<string | null>>();
 
   constructor(private readonly redis: Redis) {}
 
@@ -209,23 +210,30 @@ export class ChatStore {
     return users;
   }
 
-  /** Each user's name, null where its key has expired; Redis is asked only for names not kept. */
-  private async usernames(ids: string[]): Promise<Array<string | null>> {
-    const unknown = ids.filter((id) => !this.names.has(id));
-    const fetched = new Map<string, string | null>();
-    const replies = await Promise.all(
-      unknown.map((id) => this.redis.hGet(key.user(id), 'username')),
-    );
-    unknown.forEach((id, i) => {
-      const name = replies[i] ?? null;
-      fetched.set(id, name);
-      if (name === null) return;
-      this.names.set(id, name);
-      if (this.names.size > USERNAMES_KEPT) {
-        this.names.delete(this.names.keys().next().value as string);
-      }
-    });
-    return ids.map((id) => this.names.get(id) ?? fetched.get(id) ?? null);
+  /**
+   * Each user's name, null where its key has expired. Redis is asked only for names neither kept
+   * nor already being asked for: the connects of a storm on a freshly started node share one
+   * question per user. What a call has found is its own, whatever is evicted meanwhile.
+   */
+  private usernames(ids: string[]): Promise<Array<string | null>> {
+    return Promise.all(ids.map((id) => this.names.get(id) ?? this.asking.get(id) ?? this.ask(id)));
+  }
+
+  private ask(id: string): Promise<string | null> {
+    const asked = this.redis
+      .hGet(key.user(id), 'username')
+      .then((name) => {
+        if (name) {
+          this.names.set(id, name);
+          if (this.names.size > USERNAMES_KEPT) {
+            this.names.delete(this.names.keys().next().value as string);
+          }
+        }
+        return name ?? null;
+      })
+      .finally(() => this.asking.delete(id));
+    this.asking.set(id, asked);
+    return asked;
   }
 
   /** Older private messages between `me` and `other`, newest first. */

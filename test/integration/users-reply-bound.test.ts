@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import type { Socket } from 'socket.io-client';
+import { presenceKey } from '../../services/chat/presence-keys.ts';
 import {
   ChatStore,
   messageId,
@@ -17,7 +18,7 @@ import {
 import type { Redis } from '../../services/node/redis.ts';
 import { chatUser, type UserInfo } from '../harness/chat.ts';
 import { ask, client, connected, next } from '../harness/clients.ts';
-import { type Kit, launchKit } from '../harness/kit.ts';
+import { type Kit, launchKit, waitFor } from '../harness/kit.ts';
 
 const SENDERS = 40;
 const PER_SENDER = 50;
@@ -161,6 +162,21 @@ describe('the `users` reply is bounded', { timeout: 120_000 }, () => {
     const never = listed.get((known.at(-1) as Session).userID);
     assert.equal(never?.username, `known${USERS_LISTED - 1}`);
     assert.equal(never?.connected, false, 'a user never connected is listed offline');
+
+    // A user whose last socket went is still online during its grace (not yet announced gone).
+    const leaving = known[CONNECTS] as Session;
+    const data = redis as Redis;
+    await waitFor('the last one leaving, with no socket left', async () => {
+      const [score, sockets] = await Promise.all([
+        data.zScore(presenceKey.leaving, leaving.userID),
+        data.exists(presenceKey.userInstances(leaving.userID)),
+      ]);
+      return score !== null && sockets === 0;
+    });
+    const after = await connect(known[CONNECTS + 1] as Session);
+    after.socket.disconnect();
+    const inGrace = after.users.find((u) => u.userID === leaving.userID);
+    assert.equal(inGrace?.connected, true, 'a user in its grace is listed online');
     // A user id is 36 characters (about 43 bytes as a command's argument); a name, an EXISTS and
     // a ZSCORE per listed user were about 220 bytes.
     assert.ok(perConnect < 80 * USERS_LISTED, `${Math.round(perConnect)} bytes per connect`);
