@@ -24,13 +24,22 @@ function refuseLink<T>(path: string, what: string, open: () => T): T {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     // O_NOFOLLOW says ELOOP; O_EXCL says EEXIST about a link as about anything else.
-    if (code === 'ELOOP' || (code === 'EEXIST' && lstatSync(path).isSymbolicLink())) {
+    if (code === 'ELOOP' || (code === 'EEXIST' && isLink(path))) {
       throw new KitError(
         'KIT_ERR_UNSAFE_PATH',
         `${path} is a symbolic link; the kit does not write its ${what} through one (remove it)`,
       );
     }
     throw error;
+  }
+}
+
+/** Whether `path` is a symbolic link; false when it is gone (removed since an EEXIST, say). */
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 
