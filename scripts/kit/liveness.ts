@@ -1,7 +1,7 @@
 // Liveness of a running part. A process stopped with SIGSTOP or spinning in an endless loop never
 // exits, so the restart-on-exit path never sees it, while nginx keeps sending it a share of new
-// clients. Once the part has been ready, it is probed every second; a part that stays silent is
-// killed (SIGKILL works on a stopped process too) and the supervisor starts it again.
+// clients. Once the part has been ready, it is probed every second while it answers; one silent
+// too long is killed (SIGKILL works on a stopped process too) and the supervisor starts it again.
 //
 // Silent, not slow. A node busy with a burst (every client of a restarted kit reconnecting at
 // once) answers late, and killing it for that throws its clients onto the others, which are as

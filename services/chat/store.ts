@@ -158,8 +158,9 @@ export class ChatStore {
    * Every known user (most recently seen first, bounded) and whether the presence registry counts
    * it online, with the latest messages exchanged with `me`, oldest first, for the most recent
    * conversations only and within a byte budget; the others carry none and are paged through
-   * `messages`. Two round trips of at most 14 commands, and one more per listed user whose name
-   * this node has not kept yet: whatever the histories hold and however many users are listed.
+   * `messages`. Two round trips: a transaction and a read, then one script and at most 10 history
+   * reads, plus one read per listed user whose name this node has not kept yet, whatever the
+   * histories hold and however many users are listed.
    */
   async usersFor(me: string): Promise<Array<KnownUser & { messages: PrivateMessage[] }>> {
     // Commands sent in one go are pipelined by the client (on a cluster, per shard).
@@ -199,10 +200,10 @@ export class ChatStore {
     ids.forEach((userID, i) => {
       const username = usernames[i];
       if (!username) return;
-      // A user in its grace period has not been announced gone, so it still counts as online.
       users.push({
         userID,
         username,
+        // Online: a socket on some instance, or in its grace (not yet announced gone).
         connected: online[i] === 1,
         messages: messages.get(userID) ?? [],
       });
@@ -215,8 +216,11 @@ export class ChatStore {
    * nor already being asked for: the connects of a storm on a freshly started node share one
    * question per user. What a call has found is its own, whatever is evicted meanwhile.
    */
-  private usernames(ids: string[]): Promise<Array<string | null>> {
-    return Promise.all(ids.map((id) => this.names.get(id) ?? this.asking.get(id) ?? this.ask(id)));
+  private async usernames(ids: string[]): Promise<Array<string | null>> {
+    const kept = ids.map((id) => this.names.get(id));
+    // Every name kept, the usual case once a node has served a few connects: no promise per user.
+    if (kept.every((name) => name !== undefined)) return kept;
+    return Promise.all(ids.map((id, i) => kept[i] ?? this.asking.get(id) ?? this.ask(id)));
   }
 
   private ask(id: string): Promise<string | null> {

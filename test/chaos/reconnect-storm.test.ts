@@ -5,17 +5,14 @@
 // 1,540 Redis commands on each connect's `users`, and killed every node slow to answer its
 // probe, which threw its clients onto the others). It prints how long the storm took to settle.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createClient } from 'redis';
 import type { Socket } from 'socket.io-client';
 import { SILENCE_LIMIT_MS } from '../../scripts/kit/liveness.ts';
-import { ChatStore, type Session, USERS_LISTED } from '../../services/chat/store.ts';
-import type { Redis } from '../../services/node/redis.ts';
-import type { UserInfo } from '../harness/chat.ts';
+import type { Session } from '../../services/chat/store.ts';
+import { USERS_LISTED } from '../../services/chat/store.ts';
+import { storedSessions, type UserInfo } from '../harness/chat.ts';
 import { client, closeAll } from '../harness/clients.ts';
-import { type Kit, launchKit } from '../harness/kit.ts';
+import { type Kit, kitRedis, launchKit } from '../harness/kit.ts';
 
 const USERS = 500;
 /** Source networks the users come from: nginx's ip_hash spreads them over the nodes. */
@@ -35,19 +32,10 @@ describe('a reconnect storm', { timeout: 180_000 }, () => {
 
   it(`${USERS} users reconnecting at once all get their users list; no node is killed`, async () => {
     // The users exist already (a reconnect resumes its session), written as the nodes write them.
-    const password = readFileSync(join(kit.runDir, 'redis', 'password'), 'utf8').trim();
-    const redis = createClient({ url: `redis://127.0.0.1:${kit.redisPort}`, password }) as Redis;
-    await redis.connect();
+    const redis = await kitRedis(kit);
     let sessions: Session[];
     try {
-      const store = new ChatStore(redis);
-      sessions = await Promise.all(
-        Array.from({ length: USERS }, async (_, i) => {
-          const session = store.newSession(`storm${i}`);
-          await store.touch(session);
-          return session;
-        }),
-      );
+      sessions = await storedSessions(redis, USERS, 'storm');
     } finally {
       await redis.quit();
     }

@@ -1,6 +1,8 @@
 // A chat participant: a real socket.io-client from source network 127.0.N.1, with the session
 // and user list the server sent on connect.
 import type { ManagerOptions, Socket } from 'socket.io-client';
+import { ChatStore, type Session } from '../../services/chat/store.ts';
+import type { Redis } from '../../services/node/redis.ts';
 import { ask, client, connected, next, percentile } from './clients.ts';
 
 export interface SessionInfo {
@@ -38,6 +40,21 @@ export async function chatUser(
   const users = next<UserInfo[]>(socket, 'users');
   await connected(socket);
   return { socket, session: await session, users: await users };
+}
+
+/**
+ * `count` users with a session each, `<prefix><i>`, written through the store the nodes use (its
+ * keys and indexes): many users at once, past the per-address limit on new users.
+ */
+export function storedSessions(redis: Redis, count: number, prefix: string): Promise<Session[]> {
+  const store = new ChatStore(redis);
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const session = store.newSession(`${prefix}${i}`);
+      await store.touch(session);
+      return session;
+    }),
+  );
 }
 
 /**

@@ -1,8 +1,12 @@
 // Whole kits for the tests, through the one launcher the bench uses too
 // (scripts/kit/launch-kit.ts), and what tests look at around them.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before } from 'node:test';
+import { createClient } from 'redis';
 import { allPids, commandLine, workingDirectory } from '../../scripts/kit/proc.ts';
 import { waitUntil } from '../../scripts/kit/wait.ts';
+import type { Redis } from '../../services/node/redis.ts';
 
 export { isolatedKitEnv } from '../../scripts/kit/isolated-env.ts';
 
@@ -16,6 +20,14 @@ export type { DoorResult, LaunchedKit as Kit } from '../../scripts/kit/launch-ki
 export { launchKit, runDoor } from '../../scripts/kit/launch-kit.ts';
 export { freePorts, portFree } from '../../scripts/kit/ports.ts';
 export { processTree } from '../../scripts/kit/proc.ts';
+
+/** A client of the kit's own Redis (its password from RUN_DIR), connected; `quit()` it. */
+export async function kitRedis(kit: Kit): Promise<Redis> {
+  const password = readFileSync(join(kit.runDir, 'redis', 'password'), 'utf8').trim();
+  const redis = createClient({ url: `redis://127.0.0.1:${kit.redisPort}`, password }) as Redis;
+  await redis.connect();
+  return redis;
+}
 
 /** Processes whose command line or working directory mentions `needle`. */
 export function processesMentioning(needle: string): string[] {

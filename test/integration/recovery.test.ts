@@ -5,13 +5,10 @@
 // some clients' connections, and a node SIGKILLed, each client checks what it got: no number
 // twice, and no gap unless it was told (`socket.recovered === false` on reconnecting).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createClient } from 'redis';
 import { type ChatUser, chatUser, chatUserAwayFrom } from '../harness/chat.ts';
 import { ask, client, connected } from '../harness/clients.ts';
-import { type Kit, launchKit, runDoor, waitFor } from '../harness/kit.ts';
+import { type Kit, kitRedis, launchKit, runDoor, waitFor } from '../harness/kit.ts';
 import { rawSocket } from '../harness/raw-engine.ts';
 import { throughPhase, Watcher } from '../harness/recovery.ts';
 import { type TestRedis, testRedis } from '../harness/redis.ts';
@@ -29,11 +26,7 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One command to the kit's own Redis. */
 async function redisCli(kit: Kit, ...args: string[]): Promise<string> {
-  const password = readFileSync(join(kit.runDir, 'redis', 'password'), 'utf8').trim();
-  const redis = createClient({
-    url: `redis://:${encodeURIComponent(password)}@127.0.0.1:${kit.redisPort}`,
-  });
-  await redis.connect();
+  const redis = await kitRedis(kit);
   try {
     return String(await redis.sendCommand(args));
   } finally {

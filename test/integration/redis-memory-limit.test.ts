@@ -4,8 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { createClient } from 'redis';
-import { type Kit, launchKit } from '../harness/kit.ts';
+import { type Kit, kitRedis, launchKit } from '../harness/kit.ts';
 
 let kit: Kit;
 before(async () => {
@@ -18,9 +17,7 @@ it('writes maxmemory and noeviction into redis.conf, and Redis runs with them', 
   assert.match(conf, /^maxmemory 64mb$/m);
   assert.match(conf, /^maxmemory-policy noeviction$/m);
 
-  const password = readFileSync(join(kit.runDir, 'redis', 'password'), 'utf8').trim();
-  const redis = createClient({ url: `redis://127.0.0.1:${kit.redisPort}`, password });
-  await redis.connect();
+  const redis = await kitRedis(kit);
   try {
     const config = { ...(await redis.configGet('maxmemory*')) };
     assert.equal(config.maxmemory, String(64 * 2 ** 20));

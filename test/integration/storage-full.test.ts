@@ -1,17 +1,15 @@
 // A full Redis (maxmemory with noeviction refuses writes with OOM) is told to clients as
 // `storage full`, on acknowledgements and on the handshake, not as an outage.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createClient } from 'redis';
+import type { Redis } from '../../services/node/redis.ts';
 import { type ChatUser, chatUser } from '../harness/chat.ts';
 import { ask, client, connected } from '../harness/clients.ts';
-import { type Kit, launchKit } from '../harness/kit.ts';
+import { type Kit, kitRedis, launchKit } from '../harness/kit.ts';
 
 describe('a full Redis', { timeout: 120_000 }, () => {
   let kit: Kit;
-  let redis: ReturnType<typeof createClient> | undefined;
+  let redis: Redis | undefined;
   const opened: ChatUser[] = [];
 
   before(async () => {
@@ -31,9 +29,7 @@ describe('a full Redis', { timeout: 120_000 }, () => {
     assert.equal((await ask<{ ok?: true }>(alice.socket, 'join', 'lobby')).ok, true);
 
     // Fill it up: a limit below what it already holds refuses every write that needs memory.
-    const password = readFileSync(join(kit.runDir, 'redis', 'password'), 'utf8').trim();
-    redis = createClient({ url: `redis://127.0.0.1:${kit.redisPort}`, password });
-    await redis.connect();
+    redis = await kitRedis(kit);
     const used = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
     await redis.configSet('maxmemory-policy', 'noeviction');
     await redis.configSet('maxmemory', String(Math.floor(used / 2)));

@@ -2,10 +2,7 @@
 // messages of 2000 characters once made its `users` reply larger than the 4 MB a connection may
 // leave unsent (services/node/engine-limits.ts), so that user could never connect again.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createClient } from 'redis';
 import type { Socket } from 'socket.io-client';
 import { presenceKey } from '../../services/chat/presence-keys.ts';
 import {
@@ -16,9 +13,9 @@ import {
   USERS_LISTED,
 } from '../../services/chat/store.ts';
 import type { Redis } from '../../services/node/redis.ts';
-import { chatUser, type UserInfo } from '../harness/chat.ts';
+import { chatUser, storedSessions, type UserInfo } from '../harness/chat.ts';
 import { ask, client, connected, next } from '../harness/clients.ts';
-import { type Kit, launchKit, waitFor } from '../harness/kit.ts';
+import { type Kit, kitRedis, launchKit, waitFor } from '../harness/kit.ts';
 
 const SENDERS = 40;
 const PER_SENDER = 50;
@@ -34,9 +31,7 @@ describe('the `users` reply is bounded', { timeout: 120_000 }, () => {
 
   before(async () => {
     kit = await launchKit({ nodes: 1 });
-    const password = readFileSync(join(kit.runDir, 'redis', 'password'), 'utf8').trim();
-    redis = createClient({ url: `redis://127.0.0.1:${kit.redisPort}`, password }) as Redis;
-    await redis.connect();
+    redis = await kitRedis(kit);
   });
   after(async () => {
     for (const socket of opened) socket.disconnect();
@@ -120,14 +115,7 @@ describe('the `users` reply is bounded', { timeout: 120_000 }, () => {
   // busy for 7.8 s. Names are kept by the node and presence is one script: what Redis reads per
   // connect is now about one user id per listed user.
   it('a connect costs Redis one id per listed user, however many users it lists', async () => {
-    const store = new ChatStore(redis as Redis);
-    const known: Session[] = await Promise.all(
-      Array.from({ length: USERS_LISTED }, async (_, i) => {
-        const session = store.newSession(`known${i}`);
-        await store.touch(session);
-        return session;
-      }),
-    );
+    const known = await storedSessions(redis as Redis, USERS_LISTED, 'known');
     const connect = async (session: Session) => {
       const socket = client(kit.url, { net: 2, auth: { sessionID: session.sessionID } });
       opened.push(socket);
