@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { hashAdminPassword } from '../../services/node/admin-auth.ts';
 import { type KitConfig, ownRedis } from './config.ts';
 import { kitParts, type Part, type StartSecrets, stopGroups } from './parts.ts';
-import { ownRedisUrl, writeRedisConf } from './redis-server.ts';
+import { ownRedisNodeUrl, writeRedisConf } from './redis-server.ts';
 import { handOverWritableDirs, type RunDir, secret, writeState } from './run-dir.ts';
 import { openLog } from './safe-files.ts';
 import { chooseServiceUser, describeServiceUser, type RunAs } from './service-user.ts';
@@ -26,7 +26,7 @@ export function refuseLinkedLogs(parts: readonly Part[], dir: RunDir): void {
 function makeSecrets(config: KitConfig, dir: RunDir): StartSecrets {
   return {
     redisUrl: ownRedis(config.role, config.redisUrl, config.redisCluster)
-      ? ownRedisUrl(config, dir)
+      ? ownRedisNodeUrl(config, dir)
       : config.redisUrl,
     emitToken: config.emitToken ?? secret(join(dir.root, 'emit-token')),
     // Unset ADMIN_PASSWORD: no hash handed over, the nodes keep the Admin UI off.

@@ -80,7 +80,7 @@ export const OPTIONS = {
   },
   REDIS_PORT: {
     default: '6380',
-    doc: "loopback port of the kit's own redis-server (only used when `REDIS_URL` is unset)",
+    doc: "loopback port of the kit's own redis-server (only used when `REDIS_URL` is unset): `status.sh`, `emit.sh` and `redis-cli` use it; the nodes use its Unix socket, `RUN_DIR/redis/redis.sock`, where that path fits in 107 bytes",
   },
   RUN_DIR: {
     default: '.run',

@@ -31,7 +31,7 @@ export type Upstream =
 export const REMOTE_HEALTH = 'max_fails=1 fail_timeout=5s';
 
 /** Longest Unix socket path Linux takes (sun_path is 108 bytes with its terminating zero). */
-const MAX_SOCKET_PATH = 107;
+export const MAX_SOCKET_PATH = 107;
 
 export function socketPath(dir: RunDir, port: number): string {
   return join(dir.sockets, `node-${port}.sock`);

@@ -137,7 +137,7 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
     socketPath: optional('socketPath'),
     balancers:
       rawBalancers === undefined ? undefined : parseAddresses(HANDOVER.balancers, rawBalancers),
-    redisUrl: rawUrl === undefined ? undefined : parseRedisUrl(HANDOVER.redisUrl, rawUrl),
+    redisUrl: rawUrl === undefined ? undefined : parseHandedRedisUrl(rawUrl),
     redisCluster:
       rawCluster === undefined ? undefined : parseRedisCluster(HANDOVER.redisCluster, rawCluster),
     adapter,
@@ -229,6 +229,12 @@ export function parseRedisUrl(name: string, raw: string): string {
     throw new ConfigError(name, raw, 'the scheme must be redis:// or rediss://');
   }
   return raw;
+}
+
+/** The handed-over Redis: REDIS_URL's forms, or the kit's own Redis's Unix socket. */
+function parseHandedRedisUrl(raw: string): string {
+  if (/^unix:\/\/[^/]*\/./.test(raw)) return raw;
+  return parseRedisUrl(HANDOVER.redisUrl, raw);
 }
 
 /** Comma-separated seed URLs of a Redis Cluster. */

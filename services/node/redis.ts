@@ -296,6 +296,11 @@ export async function connectRedis(
       name,
       createClient({
         url: config.redisUrl,
+        // node-redis 6.3 reads a unix:// URL's host with WHATWG URL for Redis Enterprise's
+        // maintenance notices on every handshake, fails, and never connects.
+        ...(config.redisUrl?.startsWith('unix:')
+          ? { maintNotifications: 'disabled' as const }
+          : {}),
         disableOfflineQueue,
         pingInterval: LIVENESS.pingInterval,
         socket,

@@ -1,0 +1,64 @@
+// The nodes reach the kit's own Redis over its Unix socket where the path fits Linux's 107 bytes,
+// and over its loopback port where RUN_DIR is too deep for one.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { loadKitConfig } from '../../scripts/kit/config.ts';
+import { ownRedisNodeUrl, ownRedisUrl, writeRedisConf } from '../../scripts/kit/redis-server.ts';
+import { prepareRunDir, runDir } from '../../scripts/kit/run-dir.ts';
+import { handOver, loadNodeConfig, type NodeConfig } from '../../services/node/config.ts';
+
+describe("the way from the nodes to the kit's own Redis", () => {
+  const root = mkdtempSync(join(tmpdir(), 'kit-redis-socket-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+
+  const kitAt = (runDirPath: string) => {
+    const config = loadKitConfig({ RUN_DIR: runDirPath });
+    const dir = runDir(config.runDir);
+    prepareRunDir(dir);
+    const conf = readFileSync(writeRedisConf(config, dir), 'utf8');
+    return { config, dir, conf };
+  };
+
+  it('is its Unix socket, which only its own user may open, password and all', () => {
+    const { config, dir, conf } = kitAt(join(root, 'run'));
+    const socket = join(dir.redis, 'redis.sock');
+    assert.match(conf, new RegExp(`^unixsocket ${socket}$`, 'm'));
+    assert.match(conf, /^unixsocketperm 700$/m);
+    const url = ownRedisNodeUrl(config, dir);
+    const password = readFileSync(join(dir.redis, 'password'), 'utf8').trim();
+    assert.equal(url, `unix://:${encodeURIComponent(password)}@${socket}`);
+    // The node takes it as handed over.
+    assert.equal(loadNodeConfig(handover(url)).redisUrl, url);
+  });
+
+  it('is its port where the socket path would pass 107 bytes', () => {
+    const { config, dir, conf } = kitAt(join(root, 'd'.repeat(100), 'run'));
+    assert.doesNotMatch(conf, /unixsocket/);
+    assert.equal(ownRedisNodeUrl(config, dir), ownRedisUrl(config, dir));
+  });
+});
+
+/** A node's configuration with `redisUrl`, as the kit hands it over. */
+function handover(redisUrl: string): Record<string, string> {
+  const node: NodeConfig = {
+    nodeId: 'node-6001',
+    port: 6001,
+    host: '127.0.0.1',
+    socketPath: undefined,
+    balancers: undefined,
+    redisUrl,
+    redisCluster: undefined,
+    adapter: 'redis',
+    recovery: undefined,
+    appModule: '/srv/app/index.ts',
+    emitToken: 'x'.repeat(32),
+    adminPasswordHash: undefined,
+    allowedOrigins: undefined,
+    heartbeatS: 2,
+    logLevel: 'warn',
+  };
+  return handOver(node);
+}
