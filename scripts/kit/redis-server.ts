@@ -28,7 +28,8 @@ export function ownRedisNodeUrl(config: KitConfig, dir: RunDir): string {
   const socket = ownRedisSocket(dir);
   if (socket === undefined) return ownRedisUrl(config, dir);
   const password = encodeURIComponent(secret(join(dir.redis, 'password')));
-  return `unix://:${password}@${socket}`;
+  // Each segment encoded: node-redis decodes the path, and a `?` or `#` in it would end it.
+  return `unix://:${password}@${socket.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 /** The kit's own Redis, making its password on first use (up.sh). */

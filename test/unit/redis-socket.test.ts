@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { RedisClient } from '@redis/client';
 import { loadKitConfig } from '../../scripts/kit/config.ts';
 import { ownRedisNodeUrl, ownRedisUrl, writeRedisConf } from '../../scripts/kit/redis-server.ts';
 import { prepareRunDir, runDir } from '../../scripts/kit/run-dir.ts';
@@ -32,6 +33,13 @@ describe("the way from the nodes to the kit's own Redis", () => {
     assert.equal(url, `unix://:${encodeURIComponent(password)}@${socket}`);
     // The node takes it as handed over.
     assert.equal(loadNodeConfig(handover(url)).redisUrl, url);
+  });
+
+  it('names its socket right whatever characters RUN_DIR may have', () => {
+    const { config, dir } = kitAt(join(root, 'a@b%20c:d+e=f,g'));
+    const parsed = RedisClient.parseURL(ownRedisNodeUrl(config, dir));
+    assert.equal((parsed.socket as { path?: string }).path, join(dir.redis, 'redis.sock'));
+    assert.equal(parsed.password, readFileSync(join(dir.redis, 'password'), 'utf8').trim());
   });
 
   it('is its port where the socket path would pass 107 bytes', () => {
