@@ -5,11 +5,12 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BootPlan, bootKit, planBoot, refuseLinkedLogs } from './kit/boot.ts';
-import { type KitConfig, loadKitConfig, readEnv, roleArgument } from './kit/config.ts';
+import { type KitConfig, loadKitConfig, ownRedis, readEnv, roleArgument } from './kit/config.ts';
 import { isLoopback, kitParts, SUPERVISOR } from './kit/parts.ts';
 import { livePid, removePid, writePid } from './kit/pid-files.ts';
 import { checkAppModule, checkPorts, checkRedisUrl } from './kit/preconditions.ts';
 import { alive } from './kit/proc.ts';
+import { describeOwnRedisWay } from './kit/redis-server.ts';
 import { renderNginx } from './kit/render-nginx.ts';
 import { clearProgress, fail, progressLine, shortPath, table, timestamped } from './kit/report.ts';
 import {
@@ -104,6 +105,9 @@ function summary(config: KitConfig, dir: RunDir, detached: boolean): string {
     ...(config.role === 'nodes'
       ? []
       : [`  upstream    ${describeUpstream(chooseUpstream(config, dir))}`]),
+    ...(ownRedis(config.role, config.redisUrl, config.redisCluster)
+      ? [`  redis       ${describeOwnRedisWay(config, dir)}`]
+      : []),
     ...exposure(config),
     ...(config.role === 'balancer'
       ? []

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { KitConfig } from './config.ts';
 import { type RunDir, readSecret, secret } from './run-dir.ts';
 import { writeAtomic } from './safe-files.ts';
-import { MAX_SOCKET_PATH } from './upstream.ts';
+import { fitsSocket } from './upstream.ts';
 
 export const REDIS_BIN = '/usr/bin/redis-server';
 
@@ -20,7 +20,7 @@ const url = (config: KitConfig, password: string) =>
 /** Where the kit's own Redis listens besides its port, unless RUN_DIR is too deep for a socket. */
 export function ownRedisSocket(dir: RunDir): string | undefined {
   const path = join(dir.redis, 'redis.sock');
-  return path.length <= MAX_SOCKET_PATH ? path : undefined;
+  return fitsSocket(path) ? path : undefined;
 }
 
 /** How the nodes reach the kit's own Redis: its Unix socket where there is one, else its port. */
@@ -73,6 +73,13 @@ export function writeRedisConf(config: KitConfig, dir: RunDir): string {
   ];
   writeAtomic(conf, `${lines.join('\n')}\n`, 0o600);
   return conf;
+}
+
+/** How the nodes reach the kit's own Redis, for up.sh's summary. */
+export function describeOwnRedisWay(config: KitConfig, dir: RunDir): string {
+  return ownRedisSocket(dir) === undefined
+    ? `the nodes reach it on port ${config.redisPort}: its socket's path would pass 107 bytes`
+    : `the nodes reach it over ${join(dir.redis, 'redis.sock')}`;
 }
 
 /** Only Redis's own user (who the nodes run as too) may connect to the socket. */

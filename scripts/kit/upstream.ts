@@ -31,7 +31,12 @@ export type Upstream =
 export const REMOTE_HEALTH = 'max_fails=1 fail_timeout=5s';
 
 /** Longest Unix socket path Linux takes (sun_path is 108 bytes with its terminating zero). */
-export const MAX_SOCKET_PATH = 107;
+const MAX_SOCKET_PATH = 107;
+
+/** Whether Linux takes `path` for a Unix socket: its bytes, not its characters, count. */
+export function fitsSocket(path: string): boolean {
+  return Buffer.byteLength(path) <= MAX_SOCKET_PATH;
+}
 
 export function socketPath(dir: RunDir, port: number): string {
   return join(dir.sockets, `node-${port}.sock`);
@@ -44,7 +49,7 @@ export function socketPath(dir: RunDir, port: number): string {
  */
 export function nodeSocket(dir: RunDir, port: number): string | undefined {
   const path = socketPath(dir, port);
-  return path.length <= MAX_SOCKET_PATH ? path : undefined;
+  return fitsSocket(path) ? path : undefined;
 }
 
 /**
@@ -60,7 +65,7 @@ export function unreachableWhy(
 ): string | undefined {
   const tooLong = ports.find((p) => nodeSocket(dir, p) === undefined);
   if (tooLong !== undefined) {
-    return `socket paths under RUN_DIR would be ${socketPath(dir, tooLong).length} bytes, longer than Linux allows (${MAX_SOCKET_PATH})`;
+    return `socket paths under RUN_DIR would be ${Buffer.byteLength(socketPath(dir, tooLong))} bytes, longer than Linux allows (${MAX_SOCKET_PATH})`;
   }
   if (uid !== 0) return undefined;
   // Through symbolic links to where the folders really are: their modes are the ones that count.

@@ -7,8 +7,14 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { RedisClient } from '@redis/client';
 import { loadKitConfig } from '../../scripts/kit/config.ts';
-import { ownRedisNodeUrl, ownRedisUrl, writeRedisConf } from '../../scripts/kit/redis-server.ts';
-import { prepareRunDir, runDir } from '../../scripts/kit/run-dir.ts';
+import {
+  describeOwnRedisWay,
+  ownRedisNodeUrl,
+  ownRedisSocket,
+  ownRedisUrl,
+  writeRedisConf,
+} from '../../scripts/kit/redis-server.ts';
+import { prepareRunDir, type RunDir, runDir } from '../../scripts/kit/run-dir.ts';
 import { handOver, loadNodeConfig, type NodeConfig } from '../../services/node/config.ts';
 
 describe("the way from the nodes to the kit's own Redis", () => {
@@ -26,11 +32,12 @@ describe("the way from the nodes to the kit's own Redis", () => {
   it('is its Unix socket, which only its own user may open, password and all', () => {
     const { config, dir, conf } = kitAt(join(root, 'run'));
     const socket = join(dir.redis, 'redis.sock');
-    assert.match(conf, new RegExp(`^unixsocket ${socket}$`, 'm'));
+    assert.ok(conf.split('\n').includes(`unixsocket ${socket}`), conf);
     assert.match(conf, /^unixsocketperm 700$/m);
     const url = ownRedisNodeUrl(config, dir);
     const password = readFileSync(join(dir.redis, 'password'), 'utf8').trim();
     assert.equal(url, `unix://:${encodeURIComponent(password)}@${socket}`);
+    assert.equal(describeOwnRedisWay(config, dir), `the nodes reach it over ${socket}`);
     // The node takes it as handed over.
     assert.equal(loadNodeConfig(handover(url)).redisUrl, url);
   });
@@ -46,6 +53,22 @@ describe("the way from the nodes to the kit's own Redis", () => {
     const { config, dir, conf } = kitAt(join(root, 'd'.repeat(100), 'run'));
     assert.doesNotMatch(conf, /unixsocket/);
     assert.equal(ownRedisNodeUrl(config, dir), ownRedisUrl(config, dir));
+    // up.sh's summary says so.
+    assert.match(describeOwnRedisWay(config, dir), /on port 6380: its socket's path would pass/);
+  });
+
+  it('counts the bytes of the path, not its characters', () => {
+    // RUN_DIR itself is ASCII, but a relative one sits under a checkout whose path need not be.
+    const base = join(root, 'é'.repeat(10));
+    const path = (dir: RunDir) => join(dir.redis, 'redis.sock');
+    /** RUN_DIR one folder deeper than `base`, its name `n` letters long. */
+    const at = (n: number) => runDir(join(base, 'r'.repeat(n)));
+    const chars = 107 - path(at(0)).length - 1; // 107 characters, 117 bytes
+    assert.equal(path(at(chars)).length, 107);
+    assert.equal(ownRedisSocket(at(chars)), undefined, 'a path of 117 bytes was taken');
+    const fits = 107 - Buffer.byteLength(path(at(0))) - 1; // 107 bytes
+    assert.equal(ownRedisSocket(at(fits)), path(at(fits)));
+    assert.equal(ownRedisSocket(at(fits + 1)), undefined);
   });
 });
 
