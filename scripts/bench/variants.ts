@@ -16,11 +16,13 @@ import { stopProcess } from '../kit/stop-process.ts';
 import { socketPath } from '../kit/upstream.ts';
 import { waitUntil } from '../kit/wait.ts';
 import type { Kind } from './load/loadgen.ts';
+import { startLoopbackCluster } from './redis-cluster.ts';
 
 export type VariantName =
   | 'kit'
   | 'kit-cores'
   | 'kit-streams'
+  | 'kit-redis-cluster'
   | 'kit-haproxy'
   | 'docs-nginx'
   | 'plain'
@@ -50,6 +52,7 @@ export const LABELS: Record<VariantName, string> = {
   kit: 'kit: nginx + 4 nodes + Redis adapter',
   'kit-cores': `kit with one node per core (${CORES})`,
   'kit-streams': 'kit with ADAPTER=redis-streams (recovery)',
+  'kit-redis-cluster': 'kit on a Redis Cluster of 3 masters (sharded adapter)',
   'kit-haproxy': 'kit nodes behind HAProxy',
   'docs-nginx': "kit nodes behind the Socket.IO docs' nginx example",
   plain: 'one plain Socket.IO process',
@@ -64,6 +67,7 @@ export const ALL_VARIANTS: VariantName[] = [
   'plain',
   'kit',
   'kit-cores',
+  'kit-redis-cluster',
   'kit-haproxy',
   'docs-nginx',
   'cluster',
@@ -73,7 +77,7 @@ export const ALL_VARIANTS: VariantName[] = [
 ];
 
 export interface KitVariantOptions {
-  name?: 'kit' | 'kit-cores' | 'kit-streams';
+  name?: 'kit' | 'kit-cores' | 'kit-streams' | 'kit-redis-cluster';
   /** Nodes (four, as the contract's NODE_PORTS, when unset). */
   nodes?: number;
   /** Kit options over the kit's defaults (the A/B harness's levers). */
@@ -173,6 +177,33 @@ async function startKit(options: KitVariantOptions): Promise<Variant> {
     nodeSockets: kit.nodePorts.map((p) => socketPath(runDirOf(kit.runDir), p)),
     pids: () => kit.pids(),
     stop: () => kit.stop(),
+  };
+}
+
+/**
+ * The kit as it runs across hosts, on this one: REDIS_CLUSTER (its nodes' cluster clients and the
+ * sharded adapter, SPUBLISH to the shard of each room's channel) on a Redis Cluster of three
+ * masters on loopback (redis-cluster.ts), whose redis-servers count as the kit's own Redis does.
+ */
+async function startKitOnRedisCluster(): Promise<Variant> {
+  const cluster = await startLoopbackCluster();
+  let kit: Variant;
+  try {
+    kit = await startKit({
+      name: 'kit-redis-cluster',
+      env: { REDIS_CLUSTER: cluster.seeds, ADAPTER: 'redis-sharded' },
+    });
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return {
+    ...kit,
+    pids: () => [...kit.pids(), ...cluster.pids()],
+    stop: async () => {
+      await kit.stop();
+      await cluster.stop();
+    },
   };
 }
 
@@ -442,6 +473,8 @@ export async function startVariant(name: VariantName): Promise<Variant> {
     case 'kit-cores':
     case 'kit-streams':
       return startKitVariant({ name });
+    case 'kit-redis-cluster':
+      return tracked(startKitOnRedisCluster);
     case 'nginx-floor':
     case 'docs-floor':
       return tracked(() => startNginxFloor(name));
