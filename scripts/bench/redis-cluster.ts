@@ -1,6 +1,7 @@
 // A Redis Cluster of three masters on loopback for the `kit-redis-cluster` variant: the kit as it
-// runs across hosts (REDIS_CLUSTER, the sharded adapter), its Redis on this host. No replicas: what
-// a delivery costs does not depend on them, and the bench kills nothing.
+// runs across hosts (REDIS_CLUSTER, the sharded adapter), its Redis on this host. No replicas for
+// the bench (what a delivery costs does not depend on them, and it kills nothing); a replica per
+// master for test/integration/sharded-failover.test.ts, which fails masters over.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,20 +16,34 @@ import { waitUntil } from '../kit/wait.ts';
 
 const REDIS_CLI = join(dirname(REDIS.binary), 'redis-cli');
 const MASTERS = 3;
+/** A node unanswered this long is suspected, and failover starts. */
+export const NODE_TIMEOUT_MS = 2000;
 const run = promisify(execFile);
 
 export interface LoopbackCluster {
-  /** REDIS_CLUSTER's value: every master's URL, comma-separated. */
+  /** REDIS_CLUSTER's value: every node's URL, comma-separated. */
   readonly seeds: string;
+  /** Every node's port. */
+  readonly ports: readonly number[];
+  /** redis-cli's answer to `args` from the node on `port`. */
+  command(port: number, ...args: string[]): Promise<string>;
   pids(): number[];
   stop(): Promise<void>;
 }
 
-/** Starts three cluster-enabled redis-servers, joins them and waits for `cluster_state:ok`. */
-export async function startLoopbackCluster(): Promise<LoopbackCluster> {
+/**
+ * Starts three masters (and `replicas` replicas of each), joins them with `redis-cli --cluster
+ * create` and waits for `cluster_state:ok` everywhere.
+ */
+export async function startLoopbackCluster({ replicas = 0 } = {}): Promise<LoopbackCluster> {
+  const count = MASTERS * (1 + replicas);
   const dir = mkdtempSync(join(tmpdir(), 'kit-bench-cluster-'));
   const password = randomBytes(18).toString('hex');
-  const ports = await freePorts(MASTERS);
+  // Each node's cluster bus is a port of its own too (by default its port + 10000, which may be
+  // taken, or past 65535).
+  const free = await freePorts(2 * count);
+  const ports = free.slice(0, count);
+  const busPorts = free.slice(count);
   const servers: ChildProcess[] = [];
   const stop = async () => {
     await Promise.all(
@@ -47,7 +62,7 @@ export async function startLoopbackCluster(): Promise<LoopbackCluster> {
       encoding: 'utf8',
     });
   try {
-    for (const port of ports) {
+    for (const [i, port] of ports.entries()) {
       const conf = join(dir, `redis-${port}.conf`);
       writeFileSync(
         conf,
@@ -57,6 +72,10 @@ export async function startLoopbackCluster(): Promise<LoopbackCluster> {
           `requirepass ${password}`,
           `masterauth ${password}`,
           'cluster-enabled yes',
+          // A master votes for a replica of one shard once per twice this (default 15 s): the
+          // failover test fails a shard over every few seconds.
+          `cluster-node-timeout ${NODE_TIMEOUT_MS}`,
+          `cluster-port ${busPorts[i]}`,
           `cluster-config-file nodes-${port}.conf`,
           'save ""',
           'appendonly no',
@@ -83,13 +102,25 @@ export async function startLoopbackCluster(): Promise<LoopbackCluster> {
       '--cluster',
       'create',
       ...ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas',
+      String(replicas),
       '--cluster-yes',
     );
-    const ok = (port: number) =>
-      cli(port, 'CLUSTER', 'INFO').then(
-        ({ stdout }) => stdout.includes('cluster_state:ok'),
-        () => false,
-      );
+    // And every replica known as one everywhere, and in sync with its master.
+    const ok = async (port: number) => {
+      try {
+        const info = (await cli(port, 'CLUSTER', 'INFO')).stdout;
+        const nodes = (await cli(port, 'CLUSTER', 'NODES')).stdout;
+        const replication = (await cli(port, 'INFO', 'replication')).stdout;
+        return (
+          info.includes('cluster_state:ok') &&
+          (nodes.match(/[ ,]slave /g) ?? []).length === MASTERS * replicas &&
+          (replication.includes('role:master') || replication.includes('master_link_status:up'))
+        );
+      } catch {
+        return false;
+      }
+    };
     await waitUntil(
       'the cluster to be ok',
       async () => (await Promise.all(ports.map(ok))).every(Boolean),
@@ -101,6 +132,8 @@ export async function startLoopbackCluster(): Promise<LoopbackCluster> {
   }
   return {
     seeds: ports.map((p) => `redis://:${password}@127.0.0.1:${p}`).join(','),
+    ports,
+    command: async (port, ...args) => (await cli(port, ...args)).stdout.trim(),
     pids: () => processTree(servers.flatMap((s) => (s.pid === undefined ? [] : [s.pid]))),
     stop,
   };

@@ -18,6 +18,7 @@ import type { AdapterName, NodeConfig, Recovery } from './config.ts';
 import { compareOffsets } from './continuity.ts';
 import { withOneBufferFrames } from './frames.ts';
 import { keySlot } from './key-slot.ts';
+import { keepShardedSubscriptionsThroughFailovers } from './sharded-unsubscribe.ts';
 
 /**
  * What the application gets: a client of one Redis, or (REDIS_CLUSTER) a cluster client with the
@@ -251,6 +252,11 @@ export async function connectRedis(
   log: FastifyBaseLogger,
   events: RedisEvents,
 ): Promise<RedisClients> {
+  if (config.redisCluster !== undefined && !keepShardedSubscriptionsThroughFailovers()) {
+    log.warn(
+      'node-redis changed: sharded subscriptions may not survive a failover (sharded-unsubscribe.ts)',
+    );
+  }
   const lastLogged = new Map<string, number>();
   const reportError = (name: string, error: Error) => {
     events.onError(name, error);
@@ -265,7 +271,18 @@ export async function connectRedis(
     const onError = (error: Error) => reportError(name, error);
     client.on('error', onError);
     // A cluster client reports a lost node (a master killed, before its replica takes over) here.
-    if (isCluster(client)) client.on('node-error', onError);
+    if (isCluster(client)) {
+      client.on('node-error', onError);
+      // A channel's subscription that could not follow its slot to the new master: node-redis
+      // drops it. Said loudly, as broadcasts on that channel no longer reach this node.
+      client.on('sharded-channel-moved-error', (error: Error, channel: unknown) => {
+        events.onError(name, error);
+        log.error(
+          { client: name, channel: String(channel), err: error.message },
+          'redis cluster: a sharded subscription could not follow its slot',
+        );
+      });
+    }
     client.on('ready', () => {
       events.onReady(name);
       log.info({ client: name }, 'redis client ready');
