@@ -12,7 +12,8 @@
 // three replicas on one host, clients pinging every 10 ms: the subscription was lost at the 1st,
 // 8th and 2nd CLUSTER FAILOVER of three runs; without pings none in 10; with this, none in 45
 // (15 per run). The kit pings every second, so the race is rarer there, not absent: the
-// multi-host test "loses host 1" once found a node deaf after a master was given back.
+// multi-host test "loses host 1" once found a node deaf after a master was given back,
+// most likely this.
 // test/integration/sharded-failover.test.ts fails without this (at its 2nd failover).
 //
 // So each connection's pub/sub state counts the sharded unsubscribes it sent, and a SUNSUBSCRIBE
