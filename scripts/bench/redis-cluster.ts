@@ -72,21 +72,31 @@ export async function startLoopbackCluster({ replicas = 0 } = {}): Promise<Loopb
           `requirepass ${password}`,
           `masterauth ${password}`,
           'cluster-enabled yes',
-          // A master votes for a replica of one shard once per twice this (default 15 s): the
-          // failover test fails a shard over every few seconds.
-          `cluster-node-timeout ${NODE_TIMEOUT_MS}`,
+          // With replicas (the failover test), short: a master votes for a replica of one master
+          // once per twice this. Without, Redis's 15 s: a master busy under the bench is not
+          // taken for failed.
+          `cluster-node-timeout ${replicas > 0 ? NODE_TIMEOUT_MS : 15_000}`,
           `cluster-port ${busPorts[i]}`,
           `cluster-config-file nodes-${port}.conf`,
           'save ""',
           'appendonly no',
           `dir ${dir}`,
           'daemonize no',
+          `logfile ${join(dir, `redis-${port}.log`)}`,
           '',
         ].join('\n'),
         { mode: 0o600 },
       );
-      servers.push(spawn(REDIS.binary, [conf], { cwd: dir, stdio: 'ignore' }));
+      const server = spawn(REDIS.binary, [conf], { cwd: dir, stdio: 'ignore' });
+      // Not found, say: the wait below names it, rather than an uncaught error.
+      server.on('error', () => {});
+      servers.push(server);
     }
+    /** A server that exited (a port taken, the binary missing) ends the wait at once. */
+    const exited = () => {
+      const dead = servers.findIndex((s) => s.exitCode !== null || s.signalCode !== null || !s.pid);
+      return dead === -1 ? undefined : `redis-server on port ${ports[dead]} is not running`;
+    };
     const answers = (port: number) =>
       cli(port, 'PING').then(
         ({ stdout }) => stdout.trim() === 'PONG',
@@ -95,7 +105,7 @@ export async function startLoopbackCluster({ replicas = 0 } = {}): Promise<Loopb
     await waitUntil(
       'the cluster nodes to answer',
       async () => (await Promise.all(ports.map(answers))).every(Boolean),
-      { timeoutMs: 30_000 },
+      { timeoutMs: 30_000, hopeless: exited },
     );
     await cli(
       ports[0] as number,
@@ -124,7 +134,7 @@ export async function startLoopbackCluster({ replicas = 0 } = {}): Promise<Loopb
     await waitUntil(
       'the cluster to be ok',
       async () => (await Promise.all(ports.map(ok))).every(Boolean),
-      { timeoutMs: 30_000 },
+      { timeoutMs: 30_000, hopeless: exited },
     );
   } catch (error) {
     await stop();

@@ -201,8 +201,11 @@ async function startKitOnRedisCluster(): Promise<Variant> {
     ...kit,
     pids: () => [...kit.pids(), ...cluster.pids()],
     stop: async () => {
-      await kit.stop();
-      await cluster.stop();
+      try {
+        await kit.stop();
+      } finally {
+        await cluster.stop();
+      }
     },
   };
 }

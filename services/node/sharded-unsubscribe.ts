@@ -16,7 +16,8 @@
 // most likely this.
 // test/integration/sharded-failover.test.ts fails without this (at its 2nd failover).
 //
-// So each connection's pub/sub state counts the sharded unsubscribes it sent, and a SUNSUBSCRIBE
+// So each connection's pub/sub state counts, per channel, the confirmations its own sharded
+// unsubscribes still wait for (released when one fails or is never sent), and a SUNSUBSCRIBE
 // beyond them is one Redis sent of its own: its listeners go where node-redis sends them when
 // nothing is waiting (the client's 'sharded-channel-moved', which the cluster client answers by
 // looking the topology up again and subscribing on the slot's master). node-redis keeps these
@@ -27,7 +28,8 @@ import { dirname, join } from 'node:path';
 type OnMoved = (channel: string, listeners: unknown) => void;
 type Reply = unknown[];
 interface Command {
-  channelsCounter?: number;
+  args?: unknown[];
+  reject?: (...args: unknown[]) => unknown;
 }
 interface PubSubLike {
   listeners: Record<string, Map<unknown, unknown>>;
@@ -39,7 +41,6 @@ interface PubSubLike {
   ): Command | undefined;
   handleMessageReply(reply: Reply): boolean;
   removeShardedListeners(channel: string): unknown;
-  reset(): void;
 }
 type PubSubClass = (new (
   clientId: unknown,
@@ -89,8 +90,8 @@ function patch(): boolean {
 
   class PubSub extends Base {
     readonly onMoved = constructing;
-    /** Sharded unsubscribes this connection sent whose confirmations are still to come. */
-    asked = 0;
+    /** Per channel, confirmations still to come of the sharded unsubscribes this client sent. */
+    readonly asked = new Map<string, number>();
 
     override unsubscribe(
       type: string,
@@ -98,24 +99,27 @@ function patch(): boolean {
       listener?: unknown,
       bufferMode?: boolean,
     ): Command | undefined {
-      const subscribed = this.listeners[type]?.size ?? 0;
+      // Without channels: one confirmation per channel subscribed.
+      const subscribed = [...(this.listeners[type]?.keys() ?? [])].map(String);
       const command = super.unsubscribe(type, channels, listener, bufferMode);
-      if (type === SHARDED && command) {
-        const counter = command.channelsCounter ?? 0;
-        // Without channels: one confirmation per channel subscribed.
-        this.asked += Number.isNaN(counter) ? subscribed : counter;
-      }
+      if (type !== SHARDED || !command) return command;
+      const named = (command.args ?? []).slice(1).map(String);
+      const expected = named.length > 0 ? named : subscribed;
+      for (const channel of expected) this.asked.set(channel, (this.asked.get(channel) ?? 0) + 1);
+      // Failed or never sent (its connection lost first): no confirmation will come.
+      const reject = command.reject;
+      command.reject = (...args: unknown[]) => {
+        for (const channel of expected) this.answered(channel);
+        return reject?.(...args);
+      };
       return command;
     }
 
     override handleMessageReply(reply: Reply): boolean {
       if (super.handleMessageReply(reply)) return true;
       if (!isShardedUnsubscribe(reply)) return false;
-      if (this.asked > 0) {
-        this.asked -= 1;
-        return false;
-      }
       const channel = String(reply[1]);
+      if (this.answered(channel)) return false;
       if (this.onMoved === undefined || !this.listeners[SHARDED as string]?.has(channel)) {
         return false;
       }
@@ -123,10 +127,13 @@ function patch(): boolean {
       return true;
     }
 
-    override reset(): void {
-      // A new connection: what the old one asked is answered nowhere.
-      this.asked = 0;
-      super.reset();
+    /** Counts one confirmation of `channel` in; false if none was to come. */
+    answered(channel: string): boolean {
+      const count = this.asked.get(channel) ?? 0;
+      if (count === 0) return false;
+      if (count === 1) this.asked.delete(channel);
+      else this.asked.set(channel, count - 1);
+      return true;
     }
   }
 
