@@ -99,12 +99,13 @@ function patch(): boolean {
       listener?: unknown,
       bufferMode?: boolean,
     ): Command | undefined {
-      // Without channels: one confirmation per channel subscribed.
-      const subscribed = [...(this.listeners[type]?.keys() ?? [])].map(String);
       const command = super.unsubscribe(type, channels, listener, bufferMode);
       if (type !== SHARDED || !command) return command;
       const named = (command.args ?? []).slice(1).map(String);
-      const expected = named.length > 0 ? named : subscribed;
+      // Without channels: one confirmation per channel subscribed (their listeners stay until
+      // the command is answered).
+      const expected =
+        named.length > 0 ? named : [...(this.listeners[type]?.keys() ?? [])].map(String);
       for (const channel of expected) this.asked.set(channel, (this.asked.get(channel) ?? 0) + 1);
       // Failed or never sent (its connection lost first): no confirmation will come.
       const reject = command.reject;

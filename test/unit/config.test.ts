@@ -13,6 +13,7 @@ import {
   type NodeConfig,
 } from '../../services/node/config.ts';
 import { heartbeat } from '../../services/node/socket-options.ts';
+import { aNodeConfig } from '../harness/node-config.ts';
 
 const culprit = (variable: string, pattern: RegExp) => (error: unknown) =>
   error instanceof ConfigError && error.variable === variable && pattern.test(error.message);
@@ -242,23 +243,10 @@ describe('kit configuration', () => {
       () => loadKitConfig({ ADAPTER: 'redis-streams', STREAM_COUNT: 'two' }),
       culprit('STREAM_COUNT', /whole number/),
     );
-    const node: NodeConfig = {
-      nodeId: 'node-6001',
-      port: 6001,
-      host: '127.0.0.1',
-      socketPath: undefined,
-      balancers: undefined,
-      redisUrl: 'redis://127.0.0.1:6380',
-      redisCluster: undefined,
+    const node = aNodeConfig({
       adapter: 'redis-streams',
       recovery: { windowS: 30, streamMaxLen: 5000, streamCount: 3 },
-      appModule: '/srv/app/index.ts',
-      emitToken: 'x'.repeat(32),
-      adminPasswordHash: undefined,
-      allowedOrigins: undefined,
-      heartbeatS: 2,
-      logLevel: 'warn',
-    };
+    });
     assert.deepEqual(loadNodeConfig(handOver(node)), node);
   });
 

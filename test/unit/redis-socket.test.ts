@@ -15,7 +15,8 @@ import {
   writeRedisConf,
 } from '../../scripts/kit/redis-server.ts';
 import { prepareRunDir, type RunDir, runDir } from '../../scripts/kit/run-dir.ts';
-import { handOver, loadNodeConfig, type NodeConfig } from '../../services/node/config.ts';
+import { handOver, loadNodeConfig } from '../../services/node/config.ts';
+import { aNodeConfig } from '../harness/node-config.ts';
 
 describe("the way from the nodes to the kit's own Redis", () => {
   const root = mkdtempSync(join(tmpdir(), 'kit-redis-socket-'));
@@ -39,7 +40,7 @@ describe("the way from the nodes to the kit's own Redis", () => {
     assert.equal(url, `unix://:${encodeURIComponent(password)}@${socket}`);
     assert.equal(describeOwnRedisWay(config, dir), `the nodes reach it over ${socket}`);
     // The node takes it as handed over.
-    assert.equal(loadNodeConfig(handover(url)).redisUrl, url);
+    assert.equal(loadNodeConfig(handOver(aNodeConfig({ redisUrl: url }))).redisUrl, url);
   });
 
   it('names its socket right whatever characters RUN_DIR may have', () => {
@@ -71,25 +72,3 @@ describe("the way from the nodes to the kit's own Redis", () => {
     assert.equal(ownRedisSocket(at(fits + 1)), undefined);
   });
 });
-
-/** A node's configuration with `redisUrl`, as the kit hands it over. */
-function handover(redisUrl: string): Record<string, string> {
-  const node: NodeConfig = {
-    nodeId: 'node-6001',
-    port: 6001,
-    host: '127.0.0.1',
-    socketPath: undefined,
-    balancers: undefined,
-    redisUrl,
-    redisCluster: undefined,
-    adapter: 'redis',
-    recovery: undefined,
-    appModule: '/srv/app/index.ts',
-    emitToken: 'x'.repeat(32),
-    adminPasswordHash: undefined,
-    allowedOrigins: undefined,
-    heartbeatS: 2,
-    logLevel: 'warn',
-  };
-  return handOver(node);
-}
