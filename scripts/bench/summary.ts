@@ -161,11 +161,15 @@ export function targets(r: Omit<Results, 'targets'>): Target[] {
   return out;
 }
 
+/** `program`'s part (every process of it: nginx's master and workers) of a by-program split. */
+export const programShare = (split: Record<string, number> | undefined, program: string) =>
+  Object.entries(split ?? {})
+    .filter(([name]) => name.split(' ')[0] === program)
+    .reduce((a, [, seconds]) => a + seconds, 0);
+
 /** nginx's part (master and workers) of a by-program split. */
 export const nginxShare = (split: Record<string, number> | undefined) =>
-  Object.entries(split ?? {})
-    .filter(([name]) => name.startsWith('nginx'))
-    .reduce((a, [, seconds]) => a + seconds, 0);
+  programShare(split, 'nginx');
 
 const byProgram = (split: Record<string, number> | undefined) =>
   split
@@ -250,6 +254,21 @@ export function markdown(r: Results): string {
       `**nginx's floor**: a bare \`ws\` server behind an nginx that only proxies costs ${n(floor.cpuPerMillion, 1)} CPU s per million deliveries ` +
         `(nginx ${n(nginxPart, 1)}), ${n(floor.cpuPerMillion / cluster.cpuPerMillion, 2)} × cluster + sticky's ${n(cluster.cpuPerMillion, 1)}: ` +
         'no design with nginx in front and a server at least as costly as bare `ws` goes below that ratio.',
+    );
+  }
+  const designFloor = r.fanout.find((f) => f.variant === 'design-floor')?.fixed;
+  const kit = r.fanout.find((f) => f.variant === 'kit')?.fixed;
+  if (designFloor && cluster) {
+    const part = (program: string) =>
+      n(programShare(designFloor.cpuPerMillionByProcess, program), 1);
+    lines.push(
+      '',
+      `**The kit's design floor**: four bare \`ws\` servers sharing rooms through a Redis of their own, as the kit's nodes share them, behind an nginx that only proxies (ip_hash) cost ${n(designFloor.cpuPerMillion, 1)} CPU s per million deliveries ` +
+        `(nginx ${part('nginx')}, the servers ${part('node')}, Redis ${part('redis-server')}), ${n(designFloor.cpuPerMillion / cluster.cpuPerMillion, 2)} × cluster + sticky's ${n(cluster.cpuPerMillion, 1)}: ` +
+        "the kit's design (nginx in front, four processes, Redis between them) with the cheapest server there is" +
+        (kit
+          ? `. The kit, Socket.IO on the same design, costs ${n(kit.cpuPerMillion, 1)}, ${n(kit.cpuPerMillion / designFloor.cpuPerMillion, 2)} × its floor.`
+          : '.'),
     );
   }
   const docsFloor = r.fanout.find((f) => f.variant === 'docs-floor')?.fixed;

@@ -2,7 +2,7 @@
 // and memory accounting): the kit behind nginx, the kit behind HAProxy, one plain Socket.IO
 // process, Node's cluster with @socket.io/sticky, and a bare `ws` server.
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../../services/node/config.ts';
@@ -13,6 +13,7 @@ import { processTree, programName } from '../kit/proc.ts';
 import { autoWorkers, openFilesLimit, renderTemplate } from '../kit/render-nginx.ts';
 import { runDir as runDirOf } from '../kit/run-dir.ts';
 import { stopProcess } from '../kit/stop-process.ts';
+import { REDIS } from '../kit/system-packages.ts';
 import { socketPath } from '../kit/upstream.ts';
 import { waitUntil } from '../kit/wait.ts';
 import type { Kind } from './load/loadgen.ts';
@@ -29,7 +30,8 @@ export type VariantName =
   | 'cluster'
   | 'raw-ws'
   | 'nginx-floor'
-  | 'docs-floor';
+  | 'docs-floor'
+  | 'design-floor';
 
 export interface Variant {
   readonly name: VariantName;
@@ -60,6 +62,8 @@ export const LABELS: Record<VariantName, string> = {
   'raw-ws': 'raw ws (ceiling)',
   'nginx-floor': "nginx's floor: raw ws behind nginx that only proxies",
   'docs-floor': "the docs' floor: raw ws behind the Socket.IO docs' nginx example",
+  'design-floor':
+    "the kit's design floor: 4 raw ws servers sharing rooms through Redis, behind nginx that only proxies",
 };
 
 /** The fan-out variants a full or quick run measures, in its order. */
@@ -74,6 +78,7 @@ export const ALL_VARIANTS: VariantName[] = [
   'raw-ws',
   'nginx-floor',
   'docs-floor',
+  'design-floor',
 ];
 
 export interface KitVariantOptions {
@@ -349,18 +354,7 @@ export async function startNginxFloor(name: 'nginx-floor' | 'docs-floor'): Promi
     const config = join(dir, 'nginx.conf');
     if (name === 'nginx-floor') {
       server = await forkServer('raw-ws.ts', [socket]);
-      const rlimit = await openFilesLimit();
-      writeFileSync(
-        config,
-        renderTemplate(readTemplate('floor-nginx.conf.template'), {
-          DIR: dir,
-          PORT: String(port),
-          SOCKET: socket,
-          WORKERS: String(autoWorkers(rlimit)),
-          RLIMIT: String(rlimit),
-          CONNECTIONS: String(rlimit - 200),
-        }),
-      );
+      writeFileSync(config, await floorNginxConfig(dir, port, `        server unix:${socket};`));
     } else {
       server = await forkServer('raw-ws.ts', [String(serverPort)]);
       writeFileSync(
@@ -372,9 +366,7 @@ export async function startNginxFloor(name: 'nginx-floor' | 'docs-floor'): Promi
         }),
       );
     }
-    proxy = spawn('/usr/sbin/nginx', ['-p', dir, '-c', config, '-g', 'daemon off;'], {
-      stdio: 'ignore',
-    });
+    proxy = spawnNginx(dir, config);
     await waitHttp(`http://127.0.0.1:${port}/healthz`);
   } catch (error) {
     await stop();
@@ -390,6 +382,101 @@ export async function startNginxFloor(name: 'nginx-floor' | 'docs-floor'): Promi
     pids: () => processTree(pids),
     stop,
   };
+}
+
+/** templates/floor-nginx.conf.template for `servers` (nginx `server` lines), the kit's workers. */
+async function floorNginxConfig(dir: string, port: number, servers: string): Promise<string> {
+  const rlimit = await openFilesLimit();
+  return renderTemplate(readTemplate('floor-nginx.conf.template'), {
+    DIR: dir,
+    PORT: String(port),
+    SERVERS: servers,
+    WORKERS: String(autoWorkers(rlimit)),
+    RLIMIT: String(rlimit),
+    CONNECTIONS: String(rlimit - 200),
+  });
+}
+
+/**
+ * What the kit's design costs at least, whatever its nodes run: four bare `ws` servers
+ * (servers/raw-ws.ts), each on a Unix socket, sharing rooms through a Redis of their own as the
+ * kit's nodes share them (a publication to Redis from the server that got it, heard back by
+ * every server), behind nginx that only proxies, choosing a server by ip_hash as the kit's nginx
+ * does. Above nginx's floor it adds what four processes and Redis cost per delivery; the kit
+ * adds Socket.IO on top of that.
+ */
+export async function startDesignFloor(): Promise<Variant> {
+  const ports = await freePorts(1);
+  const port = ports[0] as number;
+  const dir = mkdtempSync(join(tmpdir(), 'kit-design-floor-'));
+  chmodSync(dir, 0o711);
+  const redisSocket = join(dir, 'redis.sock');
+  const children: ChildProcess[] = [];
+  let redis: ChildProcess | undefined;
+  let proxy: ChildProcess | undefined;
+  const stop = async () => {
+    if (proxy) await stopSpawned(proxy, 'SIGQUIT');
+    await Promise.all(children.map(stopChild));
+    if (redis) await stopSpawned(redis, 'SIGTERM', 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    redis = spawn(
+      REDIS.binary,
+      [
+        '--port',
+        '0',
+        '--unixsocket',
+        redisSocket,
+        '--unixsocketperm',
+        '700',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+      ],
+      { cwd: dir, stdio: 'ignore' },
+    );
+    redis.on('error', () => {});
+    const started = redis;
+    await waitUntil("the floor's redis-server to listen", () => existsSync(redisSocket), {
+      timeoutMs: 30_000,
+      hopeless: () =>
+        started.exitCode !== null || started.signalCode !== null
+          ? 'redis-server exited'
+          : undefined,
+    });
+    const sockets = ['a', 'b', 'c', 'd'].map((name) => ({ name, path: join(dir, `${name}.sock`) }));
+    for (const { name, path } of sockets)
+      children.push(await forkServer('raw-ws.ts', [path, redisSocket, name]));
+    const servers = sockets.map(({ path }) => `        server unix:${path};`).join('\n');
+    const config = join(dir, 'nginx.conf');
+    writeFileSync(config, await floorNginxConfig(dir, port, `        ip_hash;\n${servers}`));
+    proxy = spawnNginx(dir, config);
+    await waitHttp(`http://127.0.0.1:${port}/healthz`);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const pids = [proxy.pid as number, redis.pid as number, ...children.map((c) => c.pid as number)];
+  return {
+    name: 'design-floor',
+    label: LABELS['design-floor'],
+    url: `http://127.0.0.1:${port}`,
+    kind: 'ws',
+    nodePorts: [],
+    pids: () => processTree(pids),
+    stop,
+  };
+}
+
+/** nginx in the foreground on `config`, its prefix `dir` (stopSpawned stops it: SIGQUIT). */
+function spawnNginx(dir: string, config: string): ChildProcess {
+  return spawn('/usr/sbin/nginx', ['-p', dir, '-c', config, '-g', 'daemon off;'], {
+    stdio: 'ignore',
+  });
 }
 
 function readTemplate(file: string): string {
@@ -481,6 +568,8 @@ export async function startVariant(name: VariantName): Promise<Variant> {
     case 'nginx-floor':
     case 'docs-floor':
       return tracked(() => startNginxFloor(name));
+    case 'design-floor':
+      return tracked(startDesignFloor);
     case 'kit-haproxy':
       return tracked(startHaproxyVariant);
     case 'docs-nginx':

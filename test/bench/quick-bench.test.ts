@@ -77,5 +77,6 @@ it('npm run bench -- --quick runs every variant and scenario and writes its resu
   assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-floor-')), []);
   assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-docs-floor-')), []);
   assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-bench-cluster-')), []);
+  assert.deepEqual(await processesMentioning(join(tmpdir(), 'kit-design-floor-')), []);
   rmSync(runDir, { recursive: true, force: true });
 });

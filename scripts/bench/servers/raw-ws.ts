@@ -6,14 +6,26 @@
 // The least a server can do per delivery: a publication's frame is made once, as one buffer, and
 // each member costs one write of it (the way Socket.IO's nodes write a broadcast, without their
 // per-packet work), so that no server, the kit's nodes included, writes a delivery for less.
+//
+// Given a Redis socket and a one-letter name as well (the kit's design floor, variants.ts), it is
+// one of several such servers that share rooms through Redis as the kit's nodes do, with the same
+// client (node-redis, a publication without a timer of its own, as the kit's adapter publishes):
+// a publication goes to its own members, then to Redis on the room's channel as the frame itself,
+// its first byte the server's name; every server, the publisher too, hears it back and writes the
+// frame to its own members (the publisher skips its own). What the kit's design costs at least:
+// no Socket.IO, no msgpack, no frame made again on the other servers.
 import { chmodSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createClient } from 'redis';
 import * as wsLib from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
 
 /** A port on 127.0.0.1, or the path of a Unix socket (the nginx floor). */
 const where = process.argv[2] as string;
+/** The Redis Unix socket of the servers that share rooms, and this server's one-letter name. */
+const [redisSocket, name] = process.argv.slice(3) as [string | undefined, string | undefined];
 const rooms = new Map<string, Set<WebSocket>>();
+const CHANNEL = 'floor#';
 
 /** ws's frame maker, which @types/ws leaves out. */
 const { Sender } = wsLib as unknown as {
@@ -60,18 +72,53 @@ wss.on('connection', (ws) => {
       joined.add(message.join);
       ws.send('{"joined":true}');
     } else if (typeof message.pub === 'string') {
-      const members = rooms.get(message.pub);
-      if (!members) return;
       const frame = textFrame(text);
-      for (const member of members)
-        if (member.readyState === WebSocket.OPEN)
-          (member as unknown as WithSender)._sender.sendFrame([frame]);
+      const members = rooms.get(message.pub);
+      if (members) writeTo(members, frame);
+      shared?.publish(message.pub, frame);
     }
   });
   ws.on('close', () => {
     for (const room of joined) rooms.get(room)?.delete(ws);
   });
 });
+function writeTo(members: Set<WebSocket>, frame: Buffer): void {
+  for (const member of members)
+    if (member.readyState === WebSocket.OPEN)
+      (member as unknown as WithSender)._sender.sendFrame([frame]);
+}
+
+/** The rooms shared through Redis, when given one. */
+const shared = redisSocket && name ? await shareRooms(redisSocket, name) : undefined;
+
+async function shareRooms(path: string, own: string) {
+  const options = {
+    socket: { path, tls: false as const },
+    maintNotifications: 'disabled' as const,
+  };
+  const sub = createClient(options);
+  const pub = createClient(options);
+  for (const client of [sub, pub]) client.on('error', () => {});
+  await Promise.all([sub.connect(), pub.connect()]);
+  const ownByte = own.charCodeAt(0);
+  await sub.pSubscribe(
+    `${CHANNEL}*`,
+    (message: Buffer, channel: Buffer) => {
+      if (message[0] === ownByte) return;
+      const members = rooms.get(channel.toString('utf8', CHANNEL.length));
+      if (members) writeTo(members, message.subarray(1));
+    },
+    true,
+  );
+  const untimed = pub.withCommandOptions({ timeout: undefined });
+  const prefix = Buffer.from(own);
+  return {
+    publish(room: string, frame: Buffer): void {
+      untimed.publish(CHANNEL + room, Buffer.concat([prefix, frame])).catch(() => {});
+    },
+  };
+}
+
 const ready = () => {
   // nginx's workers (user nobody) connect to the socket.
   if (!/^\d+$/.test(where)) chmodSync(where, 0o666);
