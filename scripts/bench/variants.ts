@@ -1,6 +1,7 @@
 // The servers the bench compares, each started the same way and known by its processes (for CPU
 // and memory accounting): the kit behind nginx, the kit behind HAProxy, one plain Socket.IO
-// process, Node's cluster with @socket.io/sticky, and a bare `ws` server.
+// process, Node's cluster with @socket.io/sticky, a bare `ws` server, and the floors: bare `ws`
+// servers behind nginx alone, behind the docs' nginx, and in the kit's design (with Redis).
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -406,8 +407,7 @@ async function floorNginxConfig(dir: string, port: number, servers: string): Pro
  * adds Socket.IO on top of that.
  */
 export async function startDesignFloor(): Promise<Variant> {
-  const ports = await freePorts(1);
-  const port = ports[0] as number;
+  const [port] = (await freePorts(1)) as [number];
   const dir = mkdtempSync(join(tmpdir(), 'kit-design-floor-'));
   chmodSync(dir, 0o711);
   const redisSocket = join(dir, 'redis.sock');

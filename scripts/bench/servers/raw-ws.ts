@@ -72,8 +72,10 @@ wss.on('connection', (ws) => {
       joined.add(message.join);
       ws.send('{"joined":true}');
     } else if (typeof message.pub === 'string') {
-      const frame = textFrame(text);
       const members = rooms.get(message.pub);
+      // Alone, a room without members here costs nothing; shared, the others may hold some.
+      if (!members && !shared) return;
+      const frame = textFrame(text);
       if (members) writeTo(members, frame);
       shared?.publish(message.pub, frame);
     }
