@@ -355,7 +355,7 @@ export async function startNginxFloor(name: 'nginx-floor' | 'docs-floor'): Promi
     const config = join(dir, 'nginx.conf');
     if (name === 'nginx-floor') {
       server = await forkServer('raw-ws.ts', [socket]);
-      writeFileSync(config, await floorNginxConfig(dir, port, `        server unix:${socket};`));
+      writeFileSync(config, await floorNginxConfig(dir, port, [socket]));
     } else {
       server = await forkServer('raw-ws.ts', [String(serverPort)]);
       writeFileSync(
@@ -385,13 +385,18 @@ export async function startNginxFloor(name: 'nginx-floor' | 'docs-floor'): Promi
   };
 }
 
-/** templates/floor-nginx.conf.template for `servers` (nginx `server` lines), the kit's workers. */
-async function floorNginxConfig(dir: string, port: number, servers: string): Promise<string> {
+/**
+ * templates/floor-nginx.conf.template for servers on these Unix sockets, the kit's workers;
+ * several are chosen by ip_hash, as the kit's nginx chooses its nodes.
+ */
+async function floorNginxConfig(dir: string, port: number, sockets: string[]): Promise<string> {
   const rlimit = await openFilesLimit();
+  const servers = sockets.map((path) => `        server unix:${path};`);
+  if (sockets.length > 1) servers.unshift('        ip_hash;');
   return renderTemplate(readTemplate('floor-nginx.conf.template'), {
     DIR: dir,
     PORT: String(port),
-    SERVERS: servers,
+    SERVERS: servers.join('\n'),
     WORKERS: String(autoWorkers(rlimit)),
     RLIMIT: String(rlimit),
     CONNECTIONS: String(rlimit - 200),
@@ -451,9 +456,15 @@ export async function startDesignFloor(): Promise<Variant> {
     const sockets = ['a', 'b', 'c', 'd'].map((name) => ({ name, path: join(dir, `${name}.sock`) }));
     for (const { name, path } of sockets)
       children.push(await forkServer('raw-ws.ts', [path, redisSocket, name]));
-    const servers = sockets.map(({ path }) => `        server unix:${path};`).join('\n');
     const config = join(dir, 'nginx.conf');
-    writeFileSync(config, await floorNginxConfig(dir, port, `        ip_hash;\n${servers}`));
+    writeFileSync(
+      config,
+      await floorNginxConfig(
+        dir,
+        port,
+        sockets.map(({ path }) => path),
+      ),
+    );
     proxy = spawnNginx(dir, config);
     await waitHttp(`http://127.0.0.1:${port}/healthz`);
   } catch (error) {

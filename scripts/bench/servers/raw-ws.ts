@@ -37,8 +37,11 @@ interface WithSender {
   _sender: { sendFrame(list: Buffer[]): void };
 }
 
-/** A text message's frame, once for all its recipients: a server's frames are not masked. */
-function textFrame(text: string): Buffer {
+/**
+ * A text message's frame, once for all its recipients: a server's frames are not masked. With
+ * `head`, the same buffer starts with it (what Redis carries for the design floor).
+ */
+function textFrame(text: string, head?: Buffer): Buffer {
   const parts = Sender.frame(Buffer.from(text), {
     fin: true,
     rsv1: false,
@@ -46,7 +49,7 @@ function textFrame(text: string): Buffer {
     mask: false,
     readOnly: false,
   });
-  return Buffer.concat(parts);
+  return Buffer.concat(head ? [head, ...parts] : parts);
 }
 
 const http = createServer((req, res) => {
@@ -75,9 +78,10 @@ wss.on('connection', (ws) => {
       const members = rooms.get(message.pub);
       // Alone, a room without members here costs nothing; shared, the others may hold some.
       if (!members && !shared) return;
-      const frame = textFrame(text);
-      if (members) writeTo(members, frame);
-      shared?.publish(message.pub, frame);
+      // Shared, made once behind this server's name: Redis carries it so, members get the rest.
+      const made = textFrame(text, shared?.name);
+      if (members) writeTo(members, shared ? made.subarray(1) : made);
+      shared?.publish(message.pub, made);
     }
   });
   ws.on('close', () => {
@@ -113,10 +117,12 @@ async function shareRooms(path: string, own: string) {
     true,
   );
   const untimed = pub.withCommandOptions({ timeout: undefined });
-  const prefix = Buffer.from(own);
   return {
-    publish(room: string, frame: Buffer): void {
-      untimed.publish(CHANNEL + room, Buffer.concat([prefix, frame])).catch(() => {});
+    /** This server's name, the first byte of what it publishes. */
+    name: Buffer.from(own),
+    /** `named`: a frame behind this server's name. */
+    publish(room: string, named: Buffer): void {
+      untimed.publish(CHANNEL + room, named).catch(() => {});
     },
   };
 }
