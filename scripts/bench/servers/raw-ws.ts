@@ -118,8 +118,8 @@ async function shareRooms(path: string, own: string) {
   );
   const untimed = pub.withCommandOptions({ timeout: undefined });
   return {
-    /** This server's name, the first byte of what it publishes. */
-    name: Buffer.from(own),
+    /** This server's name, the one byte that heads what it publishes (and that its own skip). */
+    name: Buffer.of(ownByte),
     /** `named`: a frame behind this server's name. */
     publish(room: string, named: Buffer): void {
       untimed.publish(CHANNEL + room, named).catch(() => {});
